@@ -4,10 +4,12 @@
 OgangiError                       base; ``kind`` is "permanent", "retryable" or "ambiguous"
 ├── InvalidParameter              permanent: refused locally, no request was made
 ├── ProviderError                 permanent: the provider answered status ERROR
-│   └── BadSignature              permanent: status BAD_SIGNATURE (wrong keys or clock-free bug)
-├── TransientError                retryable: connection refused, HTTP 5xx, nothing was accepted
+│   ├── BadSignature              permanent: status BAD_SIGNATURE (wrong keys or instance)
+│   └── HttpError                 permanent: HTTP 3xx/4xx other than 429 (wrong base URL or route)
+├── TransientError                retryable: connection refused, HTTP 500/503, nothing accepted
 │   └── RateLimited               retryable: HTTP 429; ``retry_after`` seconds when given
-└── AmbiguousError                ambiguous: the request body went out and no usable answer came
+└── AmbiguousError                ambiguous: the request went out and no usable answer came
+                                  (timeout, dropped connection, 502/504 on a POST or DELETE)
     └── MalformedResponse         ambiguous: 2xx with a body that is not the API's XML
 ```
 
@@ -75,6 +77,19 @@ class BadSignature(ProviderError):
             status="BAD_SIGNATURE",
             description=description,
         )
+
+
+class HttpError(ProviderError):
+    """A non-2xx answer that no retry will fix: API outcomes always come as 200 + XML (§4)."""
+
+    def __init__(self, http_status: int, *, route: str | None = None) -> None:
+        hint = "; check OGANGI_BASE_URL" if http_status in (404, 405) else ""
+        super().__init__(
+            f"provider answered HTTP {http_status}{hint}",
+            route=route,
+            status=f"HTTP {http_status}",
+        )
+        self.http_status = http_status
 
 
 class TransientError(OgangiError):
