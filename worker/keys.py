@@ -1,0 +1,48 @@
+"""Every Redis key smspipe writes (arq's own ``arq:*`` keys aside), so they can be found in one place.
+
+All start with ``smspipe:`` so ``SCAN smspipe:*`` shows our state and nothing else's. Add new keys
+here rather than formatting names where they are used.
+"""
+
+from __future__ import annotations
+
+PREFIX = "smspipe:"
+
+
+def ratelimit(account: str) -> str:
+    """Hash: the shared GCRA schedule of one provider account (requests, messages, penalty)."""
+    return f"{PREFIX}ratelimit:{account}"
+
+
+def ledger(job_id: str) -> str:
+    """Hash: chunk id -> ``state[:attempt:ms]``, the exactly-once record of a job's chunks."""
+    return f"{PREFIX}ledger:{job_id}"
+
+
+def ledger_counts(job_id: str) -> str:
+    """Hash: state -> number of chunks in it (plus ``total``), kept in step with the ledger."""
+    return f"{PREFIX}ledger:{job_id}:counts"
+
+
+def finalize_guard(job_id: str) -> str:
+    """String set once (SET NX) by whoever enqueues the job's finalize."""
+    return f"{PREFIX}job:{job_id}:finalize"
+
+
+def job_summary(job_id: str) -> str:
+    return f"{PREFIX}job:{job_id}:summary"
+
+
+def job_outcomes(job_id: str, chunk: int | str) -> str:
+    """Per-recipient outcomes of one chunk, merged by finalize."""
+    return f"{PREFIX}job:{job_id}:outcomes:{chunk}"
+
+
+def suppression() -> str:
+    """Set of E.164 numbers never to send to."""
+    return f"{PREFIX}suppression"
+
+
+def watcher_claim(name: str) -> str:
+    """Claim on one bucket object so that only one watcher enqueues it."""
+    return f"{PREFIX}watcher:claim:{name}"
