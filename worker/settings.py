@@ -12,14 +12,12 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ogangi.models import Credentials
-
-#: Keys of the sandbox workspace when the user configured none. Not secrets: the sandbox sends
-#: nothing anywhere, and a real provider will never accept them.
-SANDBOX_INSTANCE_ID = 8
-SANDBOX_PUBLIC_KEY = "SANDBOX-PUBLIC-KEY"
-SANDBOX_PRIVATE_KEY = "SANDBOX-PRIVATE-KEY"
-SANDBOX_USERNAME = "sandbox"
-SANDBOX_SHORTCODES = ("55500",)
+from ogangi.sandbox.config import (
+    SANDBOX_INSTANCE_ID,
+    SANDBOX_PRIVATE_KEY,
+    SANDBOX_PUBLIC_KEY,
+    SANDBOX_USERNAME,
+)
 
 
 class Settings(BaseSettings):
@@ -40,6 +38,14 @@ class Settings(BaseSettings):
     smspipe_max_requests_per_second: float | None = None
     smspipe_max_messages_per_second: float | None = None
     smspipe_chunk_size: int = 10_000
+    #: Requests in flight per worker process, on top of the shared rate limit.
+    smspipe_concurrency: int = 8
+    #: Longest a job may run. arq re-runs the job of a worker that died once this (+10 s) has
+    #: passed, so it is kept short: a chunk is one HTTP call.
+    smspipe_job_timeout: float = 120.0
+    #: Tries of one chunk through transient provider trouble before its rows are FAILED.
+    smspipe_max_tries: int = 10
+    smspipe_timezone: str = "UTC"
     smspipe_api_token: SecretStr | None = None
 
     @property
