@@ -22,6 +22,7 @@ demo: $(STAMP)
 	$(VENV)/bin/smspipe demo
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench
 
 lint: $(STAMP)
