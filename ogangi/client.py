@@ -68,8 +68,10 @@ from ogangi.signing import NULL, check_segment, signed_path
 from ogangi.xml import (
     DEFAULT_MAX_BYTES,
     Envelope,
+    MessageColumns,
     parse_broadcast,
     parse_envelope,
+    parse_message_columns,
     parse_messages,
     parse_shortcodes,
     parse_transaction,
@@ -84,6 +86,9 @@ FORM_CONTENT_TYPE = "application/x-www-form-urlencoded; charset=UTF-8"
 #: that way (§13 A12). Endpoints that need a result still fail on it, as MalformedResponse.
 NO_CONTENT_REPLY = b"<status>OK</status><description>No Content</description>"
 
+
+#: Replies larger than this are parsed off the event loop.
+_THREAD_PARSE_BYTES = 256 * 1024
 
 #: Answers from a proxy in front of the provider; for a POST/DELETE they do not prove it did nothing.
 GATEWAY_STATUSES = frozenset({502, 504})
@@ -188,6 +193,28 @@ class OgangiClient:
         if messages is None:
             raise MalformedResponse("OK reply without <messages>", route=SEND_SMS_BY_FILE.name)
         return messages
+
+    async def send_sms_by_file_columns(
+        self, content: bytes, *, filename: str = "recipients.csv", content_type: str = "text/csv"
+    ) -> MessageColumns:
+        """``send_sms_by_file`` for bulk work: the reply as columns (to, id, status, description).
+
+        A big reply is parsed in a thread: lxml releases the GIL, so other sends keep moving.
+        """
+        if not content:
+            raise InvalidParameter("recipient file is empty", route=SEND_SMS_BY_FILE.name)
+        form = aiohttp.FormData()
+        form.add_field("file", content, filename=filename, content_type=content_type)
+        body = await self._request(SEND_SMS_BY_FILE, [self._instance], data=form)
+        limit = self._max_response_bytes
+        if len(body) > _THREAD_PARSE_BYTES:
+            envelope, columns = await asyncio.to_thread(parse_message_columns, body, max_bytes=limit)
+        else:
+            envelope, columns = parse_message_columns(body, max_bytes=limit)
+        _raise_for_status(envelope, SEND_SMS_BY_FILE)
+        if columns is None:
+            raise MalformedResponse("OK reply without <messages>", route=SEND_SMS_BY_FILE.name)
+        return columns
 
     async def get_shortcodes(self, username: str | None = None) -> list[str]:
         """Short/long codes of a user (the configured one by default), leading zeros kept."""

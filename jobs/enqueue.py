@@ -1,0 +1,104 @@
+"""The producer API: how other services start a send and follow it.
+
+```python
+from worker.app import open_pool
+from jobs.enqueue import send_file, job_status
+
+redis = await open_pool("redis://localhost:6379/0")
+job_id = await send_file(redis, "spring-sale.xlsx", "Hi {0}, 20% off today")
+status = await job_status(redis, job_id)   # {"job": ..., "state": "sending", "counts": {...}}
+```
+
+The file is copied into the bucket (``uploads/<job>/``) so any worker on any machine can read
+it; the queue carries only its key and the options. The same bytes with the same options give
+the same job id, and a second call returns it without starting anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from arq.connections import ArqRedis
+
+from jobs.payloads import SendJob, SendOptions, content_digest, send_job_id
+from worker.jobstore import COUNTS, JobStore
+from worker.settings import Settings
+from worker.storage import Bucket
+
+STATES = ("queued", "preparing", "sending", "done", "failed")
+
+
+async def send_file(
+    redis: ArqRedis,
+    source: str | Path | bytes,
+    text: str,
+    *,
+    name: str | None = None,
+    sender: str | None = None,
+    region: str | None = None,
+    phone_column: str | None = None,
+    chunk_size: int | None = None,
+    resend_unknown: bool = False,
+    bucket: Bucket | None = None,
+) -> str:
+    """Enqueue a send of a recipient file (a path, or its bytes with ``name``); returns its id."""
+    if isinstance(source, bytes):
+        data, name = source, name or "recipients.csv"
+    else:
+        path = Path(source)
+        data, name = path.read_bytes(), name or path.name
+    options = SendOptions(
+        text=text,
+        sender=sender,
+        region=region,
+        phone_column=phone_column,
+        chunk_size=chunk_size,
+        resend_unknown=resend_unknown,
+    )
+    job_id = send_job_id(content_digest(data), options)
+    store = JobStore(redis)
+    if await store.exists(job_id):
+        return job_id
+    bucket = bucket or Bucket.from_setting(Settings().smspipe_bucket)
+    key = f"uploads/{job_id}/{Path(name).name}"
+    await bucket.put(key, data)
+    return await enqueue_send(redis, SendJob(job_id=job_id, name=name, source=key, options=options))
+
+
+async def enqueue_send(redis: ArqRedis, job: SendJob) -> str:
+    """Enqueue ``prepare_send`` for a file already in the bucket (the watcher's way in)."""
+    store = JobStore(redis)
+    if await store.create(job.job_id, "send", job.name, source=job.source):
+        await redis.enqueue_job("prepare_send", job.model_dump(), _job_id=job.job_id)
+    return job.job_id
+
+
+async def job_status(redis: ArqRedis, job_id: str) -> dict[str, Any] | None:
+    """The job as ``smspipe status --json`` shows it, or None for an unknown id."""
+    raw = await JobStore(redis).get(job_id)
+    if raw is None:
+        return None
+    return status_document(job_id, raw)
+
+
+def status_document(job_id: str, raw: dict[str, str]) -> dict[str, Any]:
+    def number(key: str) -> int:
+        return int(raw.get(key) or 0)
+
+    return {
+        "job": job_id,
+        "kind": raw.get("kind", "send"),
+        "name": raw.get("name"),
+        "state": raw.get("state", "queued"),
+        "counts": {key: number(key) for key in COUNTS},
+        "rows": number("rows"),
+        "ready": number("ready"),
+        "chunks": {"total": number("chunks_total"), "done": number("chunks_done")},
+        "retries": number("retries"),
+        "results": raw.get("results"),
+        "created_at": raw.get("created_at"),
+        "started_at": raw.get("started_at"),
+        "finished_at": raw.get("finished_at"),
+        "error": raw.get("error"),
+    }

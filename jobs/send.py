@@ -1,0 +1,372 @@
+"""The send jobs: ``prepare_send`` -> ``send_chunk`` x N -> ``finalize``.
+
+Exactly once: every chunk's ledger entry goes ``in_flight`` before its HTTP call. A re-run that
+finds it ``in_flight`` cannot know whether the provider took it, so its rows end UNKNOWN
+(``resend_unknown`` opts into at-least-once). Every input row ends in the results file.
+
+Bucket layout of a job: ``work/<job>/prepared.parquet`` (every row and its verdict),
+``work/<job>/chunk-<n>.csv`` (the upload), ``work/<job>/out-<n>.parquet`` (what happened to
+its rows; written once, the first writer wins), then ``results/<name>.<job>.csv``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import structlog
+from arq import Retry
+from arq.connections import ArqRedis
+
+from jobs import chunks
+from jobs.payloads import SendJob, chunk_job_id, finalize_job_id
+from jobs.readers import RecipientFileError
+from jobs.recipients import READY, REJECTED, prepare_recipients
+from jobs.results import write_results
+from jobs.text import TemplateError
+from ogangi.errors import (
+    AmbiguousError,
+    BadSignature,
+    OgangiError,
+    ProviderError,
+    RateLimited,
+    TransientError,
+)
+from worker import keys
+from worker.jobstore import now_iso
+from worker.ledger import ChunkLedger, ChunkState, ClaimOutcome
+from worker.ratelimit import WaitTooLong
+from worker.runtime import Runtime, runtime
+
+log = structlog.get_logger("smspipe.send")
+
+#: Backoff of a chunk retried through transient trouble: base * 2**try, capped, with jitter.
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 30.0
+
+
+def work_key(job_id: str, name: str) -> str:
+    return f"work/{job_id}/{name}"
+
+
+def chunk_key(job_id: str, chunk: int) -> str:
+    return work_key(job_id, f"chunk-{chunk:06d}.csv")
+
+
+def outcome_key(job_id: str, chunk: int) -> str:
+    return work_key(job_id, f"out-{chunk:06d}.parquet")
+
+
+def results_key(name: str, job_id: str) -> str:
+    return f"results/{Path(name).stem}.{job_id}.csv"
+
+
+def backoff(job_try: int) -> float:
+    delay = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, job_try - 1))
+    return delay * random.uniform(0.5, 1.5)
+
+
+# --- prepare ----------------------------------------------------------------------------------
+
+
+async def prepare_send(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
+    """Read and normalize the file, write the chunks, then fan out one job per chunk."""
+    rt = runtime(ctx)
+    job = SendJob.model_validate(payload)
+    summary = await rt.jobs.get(job.job_id)
+    if summary and summary.get("state") in ("done", "failed"):
+        return summary["state"]
+    await rt.jobs.update(job.job_id, state="preparing", started_at=now_iso())
+    frame: pd.DataFrame | None = None
+    try:
+        frame = await _read(rt, job)
+        if not (frame["state"] == READY).any():
+            raise RecipientFileError(job.name, _nothing_to_send(frame))
+        sender = await _sender(rt, job.options.sender)
+    except (RecipientFileError, TemplateError, OgangiError) as exc:
+        await rt.jobs.fail(job.job_id, str(exc))
+        if frame is not None:  # every row still gets its verdict in the results file
+            unsent = chunks.mark_unsent(frame, f"not sent: {exc}")
+            await _write_results(rt, job.job_id, job.name, unsent, state="failed")
+        log.warning("job failed in preparation", job=job.job_id, error=str(exc))
+        return "failed"
+    total = chunks.chunk_count(frame)
+    prepared_frame = frame[list(chunks.PREPARED_COLUMNS)]
+    await rt.bucket.put(work_key(job.job_id, "prepared.parquet"), chunks.to_parquet(prepared_frame))
+    ready = frame[frame["chunk"].notna()]
+    for number, rows in ready.groupby("chunk", sort=True):
+        content = chunks.chunk_file(rows, sender=sender, timezone=rt.settings.smspipe_timezone)
+        await rt.bucket.put(chunk_key(job.job_id, int(number)), content)
+
+    counts = chunks.final_counts(prepared_frame)
+    await rt.jobs.update(
+        job.job_id,
+        state="sending",
+        chunks_total=total,
+        rows=len(frame),
+        ready=int((frame["chunk"].notna()).sum()),
+        rejected=counts["rejected"],
+        duplicate=counts["duplicate"],
+        suppressed=counts["suppressed"],
+        sender=sender,
+    )
+    ledger = ChunkLedger(rt.redis, job.job_id)
+    await ledger.create(range(1, total + 1), ttl=7 * 24 * 3600)
+    pool: ArqRedis = ctx["redis"]
+    resend = job.options.resend_unknown
+    for number in range(1, total + 1):
+        await pool.enqueue_job(
+            "send_chunk", job.job_id, number, resend, _job_id=chunk_job_id(job.job_id, number)
+        )
+    if total == 0:
+        await _maybe_finalize(ctx, rt, job.job_id)
+    log.info("job prepared", job=job.job_id, rows=len(frame), chunks=total)
+    return "sending"
+
+
+async def _read(rt: Runtime, job: SendJob) -> pd.DataFrame:
+    """The prepared rows, numbered into chunks; I/O here, the work in jobs.recipients."""
+    opts = job.options
+    suppression = await _suppression(rt)
+    local = rt.bucket.local_path(job.source)
+    with tempfile.TemporaryDirectory(prefix="smspipe-") as tmp:
+        if local is None:
+            local = Path(tmp) / Path(job.source).name
+            local.write_bytes(await rt.bucket.get(job.source))
+        prepared = await asyncio.to_thread(
+            prepare_recipients,
+            local,
+            opts.text,
+            region=opts.region or rt.settings.smspipe_default_region,
+            phone_column=_column(opts.phone_column),
+            suppression=suppression,
+        )
+    chunk_size = opts.chunk_size or rt.settings.smspipe_chunk_size
+    return chunks.assign_chunks(prepared.frame, chunk_size)
+
+
+def _nothing_to_send(frame: pd.DataFrame) -> str:
+    counts = frame["reason"].where(frame["state"] == REJECTED, frame["state"]).value_counts()
+    parts = ", ".join(f"{n} {what}" for what, n in counts.items())
+    return f"no row can be sent ({parts} of {len(frame)} rows)" if len(frame) else "has no rows"
+
+
+def _column(spec: str | None) -> str | int | None:
+    if spec is None:
+        return None
+    return int(spec) if spec.isdigit() else spec
+
+
+async def _suppression(rt: Runtime) -> set[str]:
+    members = await rt.redis.smembers(keys.suppression())
+    return {m.decode() for m in members}
+
+
+async def _sender(rt: Runtime, wanted: str | None) -> str:
+    """``--from``, else ``OGANGI_SHORTCODE``, else the account's only shortcode."""
+    if wanted:
+        return wanted
+    if rt.settings.ogangi_shortcode:
+        return rt.settings.ogangi_shortcode
+    await rt.limiter.wait(1)  # every provider call counts against the account's rate
+    codes = await rt.client.get_shortcodes()
+    if len(codes) == 1:
+        return codes[0]
+    if not codes:
+        raise ProviderError("the account has no shortcode to send from")
+    raise ProviderError(
+        f"the account has {len(codes)} shortcodes ({', '.join(codes[:5])}): choose one with "
+        "--from or OGANGI_SHORTCODE"
+    )
+
+
+# --- send one chunk ---------------------------------------------------------------------------
+
+
+async def send_chunk(
+    ctx: dict[str, Any], job_id: str, chunk: int, resend_unknown: bool = False
+) -> str:
+    """One sendSMSByFile call, guarded by the ledger, under the shared rate limit."""
+    rt = runtime(ctx)
+    ledger = ChunkLedger(rt.redis, job_id)
+    content = await rt.bucket.get(chunk_key(job_id, chunk))
+    msisdns = chunks.chunk_msisdns(content)
+
+    summary = await rt.jobs.get(job_id) or {}
+    if summary.get("state") == "failed":
+        return await _settle_without_sending(ctx, rt, ledger, job_id, chunk, msisdns, summary)
+
+    timeout = rt.settings.smspipe_job_timeout
+    try:
+        async with rt.send_slots:
+            await rt.limiter.wait(len(msisdns), max_wait=timeout / 3)
+            claim = await ledger.claim(chunk, resend_unknown=resend_unknown)
+            if claim.outcome is ClaimOutcome.SEND:
+                assert claim.attempt is not None
+                return await _send(
+                    ctx, rt, ledger, job_id, chunk, content, msisdns, claim.attempt, resend_unknown
+                )
+    except WaitTooLong as exc:
+        raise Retry(defer=exc.delay) from None
+
+    if claim.outcome is ClaimOutcome.AMBIGUOUS:
+        reason = "a worker stopped during the provider call: the provider may have sent it"
+        await _record(rt, job_id, chunk, chunks.uniform_outcomes(msisdns, chunks.UNKNOWN, reason))
+    await _maybe_finalize(ctx, rt, job_id)
+    return str(claim.outcome)
+
+
+async def _send(
+    ctx: dict[str, Any],
+    rt: Runtime,
+    ledger: ChunkLedger,
+    job_id: str,
+    chunk: int,
+    content: bytes,
+    msisdns: list[str],
+    attempt: str,
+    resend_unknown: bool,
+) -> str:
+    bound = log.bind(job=job_id, chunk=chunk, attempt=attempt)
+    try:
+        reply = await rt.client.send_sms_by_file_columns(content)
+    except (TransientError, AmbiguousError) as exc:
+        if isinstance(exc, TransientError) or resend_unknown:
+            return await _retry_or_fail(ctx, rt, ledger, job_id, chunk, msisdns, attempt, exc)
+        bound.warning("ambiguous provider call", error=str(exc))
+        outcome = chunks.uniform_outcomes(msisdns, chunks.UNKNOWN, f"ambiguous: {exc}")
+        return await _complete(ctx, rt, ledger, job_id, chunk, attempt, ChunkState.UNKNOWN, outcome)
+    except BadSignature as exc:
+        await rt.jobs.fail(job_id, str(exc))
+        bound.error("signature rejected; job failed", error=str(exc))
+        outcome = chunks.uniform_outcomes(msisdns, chunks.FAILED, str(exc))
+        return await _complete(ctx, rt, ledger, job_id, chunk, attempt, ChunkState.FAILED, outcome)
+    except OgangiError as exc:  # ProviderError (ERROR), HttpError, InvalidParameter: permanent
+        bound.warning("provider refused the chunk", error=str(exc))
+        outcome = chunks.uniform_outcomes(msisdns, chunks.FAILED, str(exc))
+        return await _complete(ctx, rt, ledger, job_id, chunk, attempt, ChunkState.FAILED, outcome)
+    outcome = chunks.outcomes_from_reply(msisdns, reply)
+    return await _complete(ctx, rt, ledger, job_id, chunk, attempt, ChunkState.DONE, outcome)
+
+
+async def _retry_or_fail(
+    ctx: dict[str, Any],
+    rt: Runtime,
+    ledger: ChunkLedger,
+    job_id: str,
+    chunk: int,
+    msisdns: list[str],
+    attempt: str,
+    exc: OgangiError,
+) -> str:
+    """Nothing was accepted: put the chunk back and try later, until the tries run out."""
+    job_try = int(ctx.get("job_try", 1))
+    if isinstance(exc, RateLimited):
+        await rt.limiter.penalize(exc.retry_after if exc.retry_after is not None else 1.0)
+    if job_try >= rt.settings.smspipe_max_tries:
+        reason = f"gave up after {job_try} tries: {exc}"
+        outcome = chunks.uniform_outcomes(msisdns, chunks.FAILED, reason)
+        return await _complete(ctx, rt, ledger, job_id, chunk, attempt, ChunkState.FAILED, outcome)
+    await ledger.release(chunk, attempt)
+    await rt.jobs.add(job_id, retries=1)
+    delay = (exc.retry_after or 0.0) if isinstance(exc, RateLimited) else backoff(job_try)
+    log.info("chunk will be retried", job=job_id, chunk=chunk, error=str(exc), delay=delay)
+    raise Retry(defer=max(delay, 0.05))
+
+
+async def _settle_without_sending(
+    ctx: dict[str, Any],
+    rt: Runtime,
+    ledger: ChunkLedger,
+    job_id: str,
+    chunk: int,
+    msisdns: list[str],
+    summary: dict[str, str],
+) -> str:
+    """The job already failed (e.g. signature rejected): the remaining chunks are not sent."""
+    claim = await ledger.claim(chunk)
+    if claim.outcome is ClaimOutcome.SEND:
+        assert claim.attempt is not None
+        reason = f"not sent: the job failed ({summary.get('error', 'see the job')})"
+        outcome = chunks.uniform_outcomes(msisdns, chunks.FAILED, reason)
+        return await _complete(
+            ctx, rt, ledger, job_id, chunk, claim.attempt, ChunkState.FAILED, outcome
+        )
+    await _maybe_finalize(ctx, rt, job_id)
+    return str(claim.outcome)
+
+
+async def _complete(
+    ctx: dict[str, Any],
+    rt: Runtime,
+    ledger: ChunkLedger,
+    job_id: str,
+    chunk: int,
+    attempt: str,
+    state: ChunkState,
+    outcome: pd.DataFrame,
+) -> str:
+    """Outcome first, ledger second: a crash between them leaves the truth in the bucket."""
+    await _record(rt, job_id, chunk, outcome)
+    if await ledger.complete(chunk, state, attempt):
+        await rt.jobs.add(job_id, chunks_done=1, **chunks.outcome_counts(outcome))
+    await _maybe_finalize(ctx, rt, job_id)
+    return str(state)
+
+
+async def _record(rt: Runtime, job_id: str, chunk: int, outcome: pd.DataFrame) -> None:
+    await rt.bucket.put(outcome_key(job_id, chunk), chunks.to_parquet(outcome), if_absent=True)
+
+
+async def _maybe_finalize(ctx: dict[str, Any], rt: Runtime, job_id: str) -> None:
+    ledger = ChunkLedger(rt.redis, job_id)
+    if await ledger.all_final() and await ledger.try_begin_finalize():
+        pool: ArqRedis = ctx["redis"]
+        await pool.enqueue_job("finalize", job_id, _job_id=finalize_job_id(job_id))
+
+
+# --- finalize ---------------------------------------------------------------------------------
+
+
+async def finalize(ctx: dict[str, Any], job_id: str) -> str:
+    """Merge every chunk's outcome with the prepared rows into the results file."""
+    rt = runtime(ctx)
+    summary = await rt.jobs.get(job_id) or {}
+    if summary.get("state") == "done":
+        return "done"
+    prepared = chunks.from_parquet(await rt.bucket.get(work_key(job_id, "prepared.parquet")))
+    total = int(summary.get("chunks_total", "0"))
+    parts = []
+    for number in range(1, total + 1):
+        key = outcome_key(job_id, number)
+        if await rt.bucket.exists(key):
+            parts.append(chunks.from_parquet(await rt.bucket.get(key)))
+    outcomes = pd.concat(parts, ignore_index=True) if parts else chunks.uniform_outcomes([], "", "")
+    results = await asyncio.to_thread(chunks.merge_outcomes, prepared, outcomes)
+    state = "failed" if summary.get("state") == "failed" else "done"
+    await _write_results(rt, job_id, summary.get("name", job_id), results, state=state)
+    await rt.bucket.delete_prefix(f"work/{job_id}/")
+    return state
+
+
+async def _write_results(
+    rt: Runtime, job_id: str, name: str, results: pd.DataFrame, *, state: str
+) -> None:
+    key = results_key(name, job_id)
+    await rt.bucket.put(key, await asyncio.to_thread(_results_bytes, results))
+    counts = chunks.final_counts(results)
+    await rt.jobs.update(
+        job_id, state=state, results=rt.bucket.url(key), finished_at=now_iso(), **counts
+    )
+    log.info("job finished", job=job_id, state=state, results=rt.bucket.url(key), **counts)
+
+
+def _results_bytes(results: pd.DataFrame) -> bytes:
+    sink = io.BytesIO()
+    write_results(results, sink)
+    return sink.getvalue()

@@ -1,0 +1,106 @@
+"""Helpers for pipeline tests: a worker in this process, settings pointing at a sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from arq.connections import ArqRedis
+
+from ogangi.sandbox.server import Sandbox
+from worker.app import build_worker
+from worker.settings import Settings
+
+
+def settings_for(sandbox: Sandbox, bucket: Path, **overrides: object) -> Settings:
+    creds = sandbox.credentials()
+    values: dict[str, object] = dict(
+        ogangi_base_url=sandbox.base_url,
+        ogangi_instance_id=creds.instance_id,
+        ogangi_public_key=creds.public_key,
+        ogangi_private_key=creds.private_key,
+        ogangi_username=creds.username,
+        ogangi_timeout_seconds=3.0,
+        smspipe_bucket=str(bucket),
+        smspipe_job_timeout=10.0,
+        smspipe_home=bucket.parent / ".smspipe",
+    )
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+async def run_worker_until_idle(settings: Settings, redis_url: str) -> None:
+    """A burst worker: runs every queued job (retries included) and returns when none is left."""
+    worker = build_worker(settings, redis_url, burst=True, handle_signals=False)
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+
+
+def ledger_numbers(sandbox: Sandbox) -> Counter[str]:
+    return Counter(entry.to for entry in sandbox.ledger.entries())
+
+
+def write_csv(path: Path, numbers: list[str], header: str = "phone,name") -> Path:
+    lines = [header] + [f"{n},Name{i}" for i, n in enumerate(numbers)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def us_numbers(count: int, start: int = 0) -> list[str]:
+    """Distinct valid US numbers (Miami 305 area, 555-01xx is fictional but valid in metadata)."""
+    return [f"+1 305 2{(start + i) // 10000:02d} {(start + i) % 10000:04d}" for i in range(count)]
+
+
+def worker_env(settings: Settings, redis_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a `smspipe worker` subprocess configured like ``settings``."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OGANGI_", "SMSPIPE_"))}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[name.upper()] = str(value)
+    env["REDIS_URL"] = redis_url
+    env["SMSPIPE_LOG_FORMAT"] = "json"
+    env.update(extra)
+    return env
+
+
+async def start_worker(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
+    import sys
+
+    handle = log.open("ab")
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "worker.cli", "worker",
+        env=env, stdout=handle, stderr=handle,
+    )  # fmt: skip
+
+
+async def wait_for_job(pool: ArqRedis, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    """Poll until the job is done or failed; fail the test with the last status otherwise."""
+    from jobs.enqueue import job_status
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    status: dict[str, Any] | None = None
+    while asyncio.get_running_loop().time() < deadline:
+        status = await job_status(pool, job_id)
+        if status and status["state"] in ("done", "failed"):
+            return status
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"job {job_id} not final after {timeout}s: {status}")
+
+
+async def stop(process: asyncio.subprocess.Process, signal_number: int = 15) -> None:
+    if process.returncode is None:
+        process.send_signal(signal_number)
+        try:
+            await asyncio.wait_for(process.wait(), 40)
+        except TimeoutError:
+            process.kill()
+            await process.wait()

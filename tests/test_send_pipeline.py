@@ -1,0 +1,42 @@
+"""The send pipeline end to end: real redis-server, the sandbox over HTTP, files on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from arq.connections import ArqRedis
+
+from jobs.enqueue import job_status, send_file
+from jobs.results import read_results
+from ogangi.sandbox import running_sandbox
+from tests.pipeline import ledger_numbers, run_worker_until_idle, settings_for, us_numbers, write_csv
+from worker.app import open_pool
+from worker.storage import Bucket
+
+
+async def test_every_valid_number_gets_one_sms_and_every_row_is_reported(
+    tmp_path: Path, redis_url: str, redis: object
+) -> None:
+    """25 valid numbers in 3 chunks plus bad rows: 25 SMS, and one results line per input row."""
+    numbers = us_numbers(25)
+    source = write_csv(tmp_path / "list.csv", numbers + ["12", "not a number", numbers[0]])
+    async with running_sandbox() as sandbox:
+        settings = settings_for(sandbox, tmp_path / "bucket", smspipe_chunk_size=10)
+        pool: ArqRedis = await open_pool(redis_url)
+        bucket = Bucket.from_setting(settings.smspipe_bucket)
+        job_id = await send_file(pool, source, "Hi {0}", bucket=bucket)
+        await run_worker_until_idle(settings, redis_url)
+        status = await job_status(pool, job_id)
+        await pool.aclose()
+        sent = ledger_numbers(sandbox)
+
+    assert status is not None and status["state"] == "done", status
+    assert status["counts"] == {
+        "sent": 25, "rejected": 2, "duplicate": 1, "suppressed": 0, "failed": 0, "unknown": 0,
+    }  # fmt: skip
+    assert len(sent) == 25 and set(sent.values()) == {1}
+    results = read_results(status["results"], restore=True)
+    assert list(results["row"]) == list(range(1, 29))
+    assert results["state"].value_counts().to_dict() == {"SENT": 25, "REJECTED": 2, "DUPLICATE": 1}
+    assert results.loc[results["state"] == "SENT", "message_id"].notna().all()
+    assert sorted(results["chunk"].dropna().unique()) == [1, 2, 3]

@@ -1,0 +1,92 @@
+"""The arq worker: our job functions, JSON serialization, timeouts short enough that a chunk
+held by a dead worker is retried within a couple of minutes, and Redis retries that ride out a
+Redis restart.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from arq import Worker
+from arq.connections import RedisSettings, create_pool
+from arq.worker import func
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.asyncio.retry import Retry
+
+from jobs.send import finalize, prepare_send, send_chunk
+from worker.runtime import CTX_KEY, Runtime
+from worker.settings import Settings
+
+QUEUE = "smspipe:queue"
+
+
+def dumps(value: Any) -> bytes:
+    # default=repr: arq stores a failed job's exception as its result; keep its text, not a pickle.
+    return json.dumps(value, separators=(",", ":"), default=repr).encode()
+
+
+def loads(data: bytes) -> Any:
+    return json.loads(data)
+
+
+def redis_settings(url: str) -> RedisSettings:
+    """Connection settings whose commands retry for ~30 s while Redis restarts."""
+    settings = RedisSettings.from_dsn(url)
+    settings.conn_retries = 30
+    settings.conn_retry_delay = 1
+    settings.retry_on_error = [RedisConnectionError, RedisTimeoutError, ConnectionError, OSError]
+    settings.retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=60)
+    return settings
+
+
+async def open_pool(url: str) -> Any:
+    return await create_pool(
+        redis_settings(url), job_serializer=dumps, job_deserializer=loads, default_queue_name=QUEUE
+    )
+
+
+def build_worker(
+    settings: Settings,
+    redis_url: str,
+    *,
+    burst: bool = False,
+    handle_signals: bool = True,
+    poll_delay: float = 0.05,
+) -> Worker:
+    timeout = settings.smspipe_job_timeout
+    max_tries = settings.smspipe_max_tries
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        ctx[CTX_KEY] = await Runtime.start(settings, ctx["redis"])
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        runtime = ctx.get(CTX_KEY)
+        if runtime is not None:
+            await runtime.close()
+
+    return Worker(
+        functions=[
+            func(prepare_send, name="prepare_send", timeout=timeout, max_tries=3),
+            # arq counts a Retry as a try; our own budget (max_tries) decides before arq's does.
+            func(send_chunk, name="send_chunk", timeout=timeout, max_tries=max_tries + 5),
+            func(finalize, name="finalize", timeout=timeout, max_tries=5),
+        ],
+        queue_name=QUEUE,
+        redis_settings=redis_settings(redis_url),
+        on_startup=startup,
+        on_shutdown=shutdown,
+        burst=burst,
+        handle_signals=handle_signals,
+        # SIGTERM: stop taking jobs, let chunks in flight finish, then cancel what is left.
+        job_completion_wait=int(min(timeout, 30)),
+        max_jobs=max(settings.smspipe_concurrency * 2, 4),
+        job_timeout=timeout,
+        poll_delay=poll_delay,
+        keep_result=3600,
+        job_serializer=dumps,
+        job_deserializer=loads,
+        max_tries=max_tries,
+    )

@@ -1,0 +1,144 @@
+"""The CLI's side of send jobs: connect to Redis (or the embedded one), enqueue, follow.
+
+With an embedded Redis, ``send --wait`` runs a worker in this process, so a fresh machine needs
+one command; servers it had to start are stopped at the end. With ``REDIS_URL`` set, the
+workers run elsewhere and this only enqueues and watches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from arq.connections import ArqRedis
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from jobs.enqueue import job_status, send_file
+from worker.app import build_worker, open_pool
+from worker.embedded import ensure_redis, stop_recorded
+from worker.settings import Settings
+from worker.storage import Bucket
+
+FINAL = ("done", "failed")
+POLL_SECONDS = 0.2
+
+
+@dataclass
+class Connection:
+    url: str
+    embedded: bool
+    started: bool
+
+
+def connect(settings: Settings) -> Connection:
+    if settings.redis_url:
+        return Connection(settings.redis_url, embedded=False, started=False)
+    url, started = ensure_redis(settings.smspipe_home)
+    return Connection(url, embedded=True, started=started)
+
+
+@contextlib.asynccontextmanager
+async def pool_for(settings: Settings) -> AsyncIterator[tuple[ArqRedis, Connection]]:
+    connection = connect(settings)
+    pool = await open_pool(connection.url)
+    try:
+        yield pool, connection
+    finally:
+        await pool.aclose()
+
+
+async def send_and_follow(
+    settings: Settings,
+    file: Path,
+    text: str,
+    *,
+    wait: bool,
+    console: Console | None,
+    **options: Any,
+) -> dict[str, Any]:
+    sandbox_was_running = (settings.smspipe_home / "sandbox.json").exists()
+    async with pool_for(settings) as (pool, connection):
+        bucket = Bucket.from_setting(settings.smspipe_bucket)
+        job_id = await send_file(pool, file, text, bucket=bucket, **options)
+        if console is not None:
+            console.print(f"job [bold]{job_id}[/] queued", highlight=False)
+        if not wait:
+            if connection.embedded and console is not None:
+                console.print("run [bold]smspipe worker[/] (or send with --wait) to process it")
+            status = await job_status(pool, job_id)
+            assert status is not None
+            return status
+        worker_task = None
+        if connection.embedded:
+            worker = build_worker(settings, connection.url, handle_signals=False)
+            worker_task = asyncio.create_task(worker.async_run())
+        try:
+            status = await follow(pool, job_id, console)
+        finally:
+            if worker_task is not None:
+                await worker.close()
+                worker_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await worker_task
+    if wait and connection.embedded:
+        if not sandbox_was_running and settings.uses_sandbox:
+            stop_recorded(settings.smspipe_home, "sandbox")
+        if connection.started:
+            stop_recorded(settings.smspipe_home, "redis")
+    return status
+
+
+async def follow(pool: ArqRedis, job_id: str, console: Console | None) -> dict[str, Any]:
+    """Poll the job's summary until it is final, drawing a progress bar when there is a tty."""
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>8} msg/s"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=console is None,
+    )
+    with progress:
+        task = progress.add_task("queued", total=None, rate="")
+        started = asyncio.get_running_loop().time()
+        while True:
+            status = await job_status(pool, job_id)
+            if status is None:
+                raise RuntimeError(f"job {job_id} vanished from Redis")
+            counts = status["counts"]
+            done = counts["sent"] + counts["failed"] + counts["unknown"]
+            elapsed = max(asyncio.get_running_loop().time() - started, 1e-6)
+            progress.update(
+                task,
+                description=f"{status['state']} {status['chunks']['done']}/"
+                f"{status['chunks']['total']} chunks",
+                total=status["ready"] or None,
+                completed=done,
+                rate=f"{done / elapsed:,.0f}",
+            )
+            if status["state"] in FINAL:
+                return status
+            await asyncio.sleep(POLL_SECONDS)
+
+
+async def fetch_status(settings: Settings, job_id: str) -> dict[str, Any] | None:
+    async with pool_for(settings) as (pool, connection):
+        found = await job_status(pool, job_id)
+    if connection.started:  # it was only woken up to answer this question
+        stop_recorded(settings.smspipe_home, "redis")
+    return found
+
+
+def run_worker(settings: Settings, *, burst: bool, console: Console) -> None:
+    connection = connect(settings)
+    where = "embedded redis" if connection.embedded else "redis"
+    console.print(f"worker on {where} ({connection.url.split('@')[-1]})", highlight=False)
+    worker = build_worker(settings, connection.url, burst=burst)
+    worker.run()
