@@ -37,7 +37,7 @@ from ogangi.errors import (
     RateLimited,
     TransientError,
 )
-from worker import keys
+from worker import keys, metrics
 from worker.jobstore import now_iso
 from worker.ledger import ChunkLedger, ChunkState, ClaimOutcome
 from worker.ratelimit import WaitTooLong
@@ -204,7 +204,7 @@ async def send_chunk(
     timeout = rt.settings.smspipe_job_timeout
     try:
         async with rt.send_slots:
-            await rt.limiter.wait(len(msisdns), max_wait=timeout / 3)
+            await metrics.waited(rt.limiter.wait(len(msisdns), max_wait=timeout / 3))
             claim = await ledger.claim(chunk, resend_unknown=resend_unknown)
             if claim.outcome is ClaimOutcome.SEND:
                 assert claim.attempt is not None
@@ -274,6 +274,7 @@ async def _retry_or_fail(
         return await _complete(ctx, rt, ledger, job_id, chunk, attempt, ChunkState.FAILED, outcome)
     await ledger.release(chunk, attempt)
     await rt.jobs.add(job_id, retries=1)
+    metrics.CHUNK_RETRIES.inc()
     delay = (exc.retry_after or 0.0) if isinstance(exc, RateLimited) else backoff(job_try)
     log.info("chunk will be retried", job=job_id, chunk=chunk, error=str(exc), delay=delay)
     raise Retry(defer=max(delay, 0.05))
@@ -364,6 +365,7 @@ async def _write_results(
         job_id, state=state, results=rt.bucket.url(key), finished_at=now_iso(), **counts
     )
     log.info("job finished", job=job_id, state=state, results=rt.bucket.url(key), **counts)
+    metrics.job_finished(state, counts)
 
 
 def _results_bytes(results: pd.DataFrame) -> bytes:

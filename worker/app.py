@@ -5,14 +5,18 @@ Redis restart.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
+
+import structlog
 
 from arq import Worker
 from arq.connections import RedisSettings, create_pool
 from arq.worker import func
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.asyncio.retry import Retry
 
@@ -21,6 +25,9 @@ from worker.runtime import CTX_KEY, Runtime
 from worker.settings import Settings
 
 QUEUE = "smspipe:queue"
+REDIS_RETRY_SECONDS = 0.5
+
+log = structlog.get_logger("smspipe.worker")
 
 
 def dumps(value: Any) -> bytes:
@@ -48,6 +55,31 @@ async def open_pool(url: str) -> Any:
     )
 
 
+class ResilientWorker(Worker):
+    """arq's worker exits on the first Redis error, even one in a finished job's bookkeeping;
+    ours logs it and keeps polling until Redis is back. A job whose result could not be
+    recorded runs again once its in-progress key expires, and every job here is idempotent.
+    (``_poll_iteration`` is arq-internal: arq is pinned to 0.28.)
+    """
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except (RedisError, ConnectionError, OSError) as exc:
+            log.warning("redis unavailable; the worker keeps trying", error=str(exc))
+            await asyncio.sleep(REDIS_RETRY_SECONDS)
+            self._recount_slots()
+
+    def _recount_slots(self) -> None:
+        """An error inside arq's ``start_jobs`` leaks the slot it took for the job it was
+        starting; left alone, a few Redis blips and the worker takes no more jobs. Slots are
+        recounted from what really runs (every finished task's callback has run by now)."""
+        running = sum(not task.done() for task in self.tasks.values())
+        self.job_counter = running
+        # Unbounded: the running tasks' completions release into it, up to max_jobs + 1 again.
+        self.sem = asyncio.Semaphore(self.max_jobs + 1 - running)
+
+
 def build_worker(
     settings: Settings,
     redis_url: str,
@@ -67,7 +99,7 @@ def build_worker(
         if runtime is not None:
             await runtime.close()
 
-    return Worker(
+    return ResilientWorker(
         functions=[
             func(prepare_send, name="prepare_send", timeout=timeout, max_tries=3),
             # arq counts a Retry as a try; our own budget (max_tries) decides before arq's does.

@@ -73,24 +73,37 @@ async def send_and_follow(
             status = await job_status(pool, job_id)
             assert status is not None
             return status
-        worker_task = None
-        if connection.embedded:
-            worker = build_worker(settings, connection.url, handle_signals=False)
-            worker_task = asyncio.create_task(worker.async_run())
-        try:
+        async with worker_alongside(settings, connection):
             status = await follow(pool, job_id, console)
-        finally:
-            if worker_task is not None:
-                await worker.close()
-                worker_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await worker_task
-    if wait and connection.embedded:
-        if not sandbox_was_running and settings.uses_sandbox:
-            stop_recorded(settings.smspipe_home, "sandbox")
-        if connection.started:
-            stop_recorded(settings.smspipe_home, "redis")
+    release_embedded(settings, connection, stop_sandbox=not sandbox_was_running)
     return status
+
+
+@contextlib.asynccontextmanager
+async def worker_alongside(settings: Settings, connection: Connection) -> AsyncIterator[None]:
+    """With an embedded Redis no other process runs the jobs: run a worker here meanwhile."""
+    if not connection.embedded:
+        yield
+        return
+    worker = build_worker(settings, connection.url, handle_signals=False)
+    worker_task = asyncio.create_task(worker.async_run())
+    try:
+        yield
+    finally:
+        await worker.close()
+        worker_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await worker_task
+
+
+def release_embedded(settings: Settings, connection: Connection, *, stop_sandbox: bool) -> None:
+    """After a one-shot ``--wait``: stop the embedded servers this command had to start."""
+    if not connection.embedded:
+        return
+    if stop_sandbox and settings.uses_sandbox:
+        stop_recorded(settings.smspipe_home, "sandbox")
+    if connection.started:
+        stop_recorded(settings.smspipe_home, "redis")
 
 
 async def follow(pool: ArqRedis, job_id: str, console: Console | None) -> dict[str, Any]:

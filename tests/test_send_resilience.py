@@ -1,0 +1,185 @@
+"""Exactly once, no row lost: worker crashes, provider faults, Redis restarts, shared limits.
+
+Workers here are real `smspipe worker` processes (or in-process arq workers), Redis is a real
+redis-server, and the provider is the sandbox over HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+from arq.connections import ArqRedis
+
+from jobs.enqueue import send_file
+from jobs.results import read_results
+from ogangi.sandbox import FaultPlan, SandboxConfig, running_sandbox
+from ogangi.sandbox.faults import FaultKind
+from tests.pipeline import (
+    ledger_numbers,
+    run_worker_until_idle,
+    settings_for,
+    start_worker,
+    stop,
+    us_numbers,
+    wait_for_job,
+    worker_env,
+    write_csv,
+)
+from worker.app import open_pool
+from worker.embedded import RedisServer
+from worker.storage import Bucket
+
+
+def check_accounting(results: pd.DataFrame, sent: Counter[str], input_rows: int) -> None:
+    """No number twice; every input row reported; SENT rows reached the provider, FAILED did not."""
+    assert max(sent.values(), default=1) == 1, [n for n, c in sent.items() if c > 1][:5]
+    assert list(results["row"]) == list(range(1, input_rows + 1))
+    by_state = {s: set(results.loc[results["state"] == s, "msisdn"]) for s in ("SENT", "FAILED")}
+    assert by_state["SENT"] <= set(sent)
+    assert not (by_state["FAILED"] & set(sent))
+    assert set(sent) <= by_state["SENT"] | set(results.loc[results["state"] == "UNKNOWN", "msisdn"])
+
+
+async def test_worker_killed_mid_job_then_a_new_worker_finishes_it(
+    tmp_path: Path, redis_url: str, redis: object
+) -> None:
+    """SIGKILL in the middle of a job: a new worker finishes it, no number twice, no row lost."""
+    numbers = us_numbers(400)
+    source = write_csv(tmp_path / "list.csv", numbers)
+    config = SandboxConfig(faults=FaultPlan(latency_seconds=0.15))
+    async with running_sandbox(config) as sandbox:
+        settings = settings_for(
+            sandbox, tmp_path / "bucket", smspipe_chunk_size=20, smspipe_concurrency=2,
+            smspipe_job_timeout=3.0,
+        )  # fmt: skip
+        env = worker_env(settings, redis_url)
+        pool: ArqRedis = await open_pool(redis_url)
+        job_id = await send_file(pool, source, "Hi {0}", bucket=Bucket.from_setting(str(tmp_path / "bucket")))
+        first = await start_worker(env, tmp_path / "worker1.log")
+        while len(sandbox.ledger) < 100:  # a quarter of the way in
+            await asyncio.sleep(0.02)
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+        at_kill = len(sandbox.ledger)
+        second = await start_worker(env, tmp_path / "worker2.log")
+        try:
+            status = await wait_for_job(pool, job_id, timeout=60)
+        finally:
+            await stop(second)
+            await pool.aclose()
+        sent = ledger_numbers(sandbox)
+
+    assert 100 <= at_kill < 400
+    assert status["state"] == "done", status
+    results = read_results(status["results"])
+    check_accounting(results, sent, 400)
+    assert set(results["state"]) <= {"SENT", "UNKNOWN"}
+    assert sum(sent.values()) == 400  # every valid number reached the provider exactly once
+
+
+async def test_provider_faults_never_send_twice_and_lose_no_row(
+    tmp_path: Path, redis_url: str, redis: object
+) -> None:
+    """10% faults of every kind: the job ends, ambiguous chunks are UNKNOWN, nothing doubled."""
+    numbers = us_numbers(600)
+    source = write_csv(tmp_path / "list.csv", numbers + ["555", "n/a"])
+    rates = {
+        FaultKind.HTTP_503: 0.02,
+        FaultKind.ERROR_XML: 0.02,
+        FaultKind.GARBAGE_BODY: 0.015,
+        FaultKind.RATE_LIMIT_429: 0.02,
+        FaultKind.TIMEOUT_BEFORE_ACCEPT: 0.015,
+        FaultKind.TIMEOUT_AFTER_ACCEPT: 0.01,
+    }
+    config = SandboxConfig(
+        faults=FaultPlan(rates=rates, seed=7, hang_seconds=1.5, retry_after_seconds=0.2)
+    )
+    async with running_sandbox(config) as sandbox:
+        settings = settings_for(
+            sandbox, tmp_path / "bucket", smspipe_chunk_size=5, ogangi_timeout_seconds=0.8
+        )
+        pool: ArqRedis = await open_pool(redis_url)
+        job_id = await send_file(pool, source, "Hi {0}", bucket=Bucket.from_setting(str(tmp_path / "bucket")))
+        await run_worker_until_idle(settings, redis_url)
+        status = await wait_for_job(pool, job_id, timeout=5)
+        await pool.aclose()
+        sent = ledger_numbers(sandbox)
+        outcomes = sandbox.state.stats.outcomes
+
+    assert status["state"] == "done", status
+    results = read_results(status["results"])
+    check_accounting(results, sent, 602)
+    states = Counter(results["state"])
+    assert states["REJECTED"] == 2 and states["SENT"] > 450
+    assert states["FAILED"] >= 5  # the ERROR answers: permanent, not retried
+    faults_seen = {outcome for (_, outcome) in outcomes}
+    assert len(faults_seen) >= 5, faults_seen
+
+
+async def test_redis_restart_in_the_middle_of_a_job_loses_nothing(
+    tmp_path: Path, redis: object
+) -> None:
+    """Redis stops and comes back (AOF on): the worker rides it out and the job completes."""
+    server = RedisServer(tmp_path / "redis", unix_socket=False)
+    server.start()
+    numbers = us_numbers(300)
+    source = write_csv(tmp_path / "list.csv", numbers)
+    config = SandboxConfig(faults=FaultPlan(latency_seconds=0.1))
+    try:
+        async with running_sandbox(config) as sandbox:
+            settings = settings_for(sandbox, tmp_path / "bucket", smspipe_chunk_size=10)
+            env = worker_env(settings, server.url)
+            pool: ArqRedis = await open_pool(server.url)
+            job_id = await send_file(pool, source, "Hi {0}", bucket=Bucket.from_setting(str(tmp_path / "bucket")))
+            worker = await start_worker(env, tmp_path / "worker.log")
+            while len(sandbox.ledger) < 60:
+                await asyncio.sleep(0.02)
+            server.stop()
+            await asyncio.sleep(1.0)
+            server.start()
+            try:
+                status = await wait_for_job(pool, job_id, timeout=60)
+            finally:
+                await stop(worker)
+                await pool.aclose()
+            sent = ledger_numbers(sandbox)
+    finally:
+        server.stop()
+
+    assert status["state"] == "done", status
+    results = read_results(status["results"])
+    check_accounting(results, sent, 300)
+    assert sum(sent.values()) == 300
+
+
+async def test_four_workers_share_one_request_rate(
+    tmp_path: Path, redis_url: str, redis: object
+) -> None:
+    """4 worker processes, limit 8 requests/s: the provider never sees 9 in any 1 s window."""
+    numbers = us_numbers(160)
+    source = write_csv(tmp_path / "list.csv", numbers)
+    async with running_sandbox() as sandbox:
+        settings = settings_for(
+            sandbox, tmp_path / "bucket", smspipe_chunk_size=4,
+            smspipe_max_requests_per_second=8.0, ogangi_shortcode="55500",
+        )  # fmt: skip
+        env = worker_env(settings, redis_url)
+        pool: ArqRedis = await open_pool(redis_url)
+        workers = [await start_worker(env, tmp_path / f"w{i}.log") for i in range(4)]
+        await asyncio.sleep(1.5)  # all four are polling before the work arrives
+        job_id = await send_file(pool, source, "Hi {0}", bucket=Bucket.from_setting(str(tmp_path / "bucket")))
+        try:
+            status = await wait_for_job(pool, job_id, timeout=60)
+        finally:
+            for worker in workers:
+                await stop(worker)
+            await pool.aclose()
+        stats = sandbox.state.stats
+
+    assert status["state"] == "done" and status["counts"]["sent"] == 160, status
+    assert stats.total >= 40
+    assert stats.arrivals.max <= 8, stats.to_json(0)
