@@ -33,15 +33,27 @@ turns a rejection into a valid number. Reasons:
     INVALID_NUMBER    parsed but not valid, or unparseable digits ("12", "+0", too long)
 An extension ("... ext 12") is dropped from the msisdn: the provider cannot dial it.
 
-Vectorized path: pre-clean with pyarrow.compute; values that are then `+?[0-9]{1,40}` go to
-`phones_engine` (phonenumbers' parse/validate steps on RE2 over whole columns, with the
-library's metadata); values without any digit are NOT_A_NUMBER; everything else (letters,
-other symbols, non-ASCII digits, "+<unknown code>") runs the reference per row. The
-property test and `python -m bench.phones` count disagreements with the reference.
+Vectorized path (same answers, ~1/40 of the time):
+    phones_clean   rules 1-5 on the column's Arrow buffers (byte tests, a few RE2 passes)
+    phones_engine  phonenumbers' parse + is_valid_number steps for '+?digits' values, whole
+                   columns at a time, grouped by country code
+    phones_plans   each region's metadata compiled once per process
+    phones_prefix  its number patterns as lookup tables on the first <= 6 digits
+Values without any digit are NOT_A_NUMBER at once; anything else that is not '+?digits'
+(letters, other symbols, non-ASCII digits) runs the reference per row ("fallback"), once per
+distinct value; country codes with under 64 rows in a call are finished one by one from the same
+compiled plans. tests/test_phones.py and `python -m bench.phones` (also --all-regions) count
+disagreements with the reference: 0.
 
-Measured (2-core box, `python -m bench.phones`, 1M messy rows, region US, ~94% unique):
-    normalize 0.37 s (2.7M rows/s); reference 17.6 s (57k rows/s); ratio 48x;
-    0 disagreements; fallback 0.05% of rows.
+Measured on the 2-core box while other jobs ran on it (load 2-3.5), `python -m bench.phones`
+(1M messy rows, region US, 93% unique, ~90 country codes):
+    normalize  0.52-0.67 s warm (1.5-1.9M rows/s, 0.52-0.56 s CPU); 1.1-1.9 s as the first
+               call in a process (it compiles the tables of the codes it meets)
+    reference  25-30 s (33-40k rows/s, phonenumbers' pattern cache on); ratio 45-55x
+    0 disagreements (also 245 regions x 1500 adversarial values x 2 ways, --all-regions);
+    per-row fallback 0.05% of rows, rare country codes one by one 0.26%
+Limits: the retry rule can make a mistyped 11-15 digit local number valid abroad; an
+extension is dropped; "+00..." is not read as "00..." (phonenumbers calls it invalid).
 """
 
 from __future__ import annotations
@@ -86,13 +98,17 @@ _DASHES = "\\-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"
 _SCI = r"^[+-]?[0-9]+(?:[.,][0-9]+)?[eE][+-]?[0-9]+$"
 _NUMERIC_CELL = r"^([0-9]+)[.,]0{1,2}$"
 _SEPARATORS = f"[{_SPACES}{_DASHES}./()]"
-_FAST = r"^\+?[0-9]{1,40}$"
 _RETRY_MIN, _RETRY_MAX = 11, 15
 
 _SCI_RE = re.compile(_SCI)
 _NUMERIC_CELL_RE = re.compile(_NUMERIC_CELL)
 _SEPARATORS_RE = re.compile(_SEPARATORS)
 _RETRY_RE = re.compile(rf"^[0-9]{{{_RETRY_MIN},{_RETRY_MAX}}}$")
+
+# phonenumbers recompiles a region's patterns whenever they fall out of re's 512-entry cache;
+# lists spanning many countries thrash it (3x slower per row). Keep them compiled (~2 MB).
+if hasattr(phonenumbers.re_util, "enable_pattern_cache"):
+    phonenumbers.re_util.enable_pattern_cache()
 
 _REASON_CODES = pa.array(list(REASONS), pa.large_string())
 _CODE = {reason: i for i, reason in enumerate(REASONS)}
@@ -108,7 +124,7 @@ def _region(region: str) -> str:
 
 def _own_idd_prefix(s: str, region: str | None) -> bool:
     """Whether the default region's international prefix starts `s` (phonenumbers strips it)."""
-    plan = plans.region_plan(region) if region else None
+    plan = plans.region_plan(_region(region)) if region else None
     return plan is not None and plan.idd is not None and re.match(plan.idd, s) is not None
 
 
@@ -261,6 +277,10 @@ def _run_fallback(
 ) -> None:
     """The reference on the rows the vectorized path does not cover."""
     rows = np.unique(rows)
-    results = [_normalize_one(v, region) for v in engine.take(arr, rows).to_pylist()]
+    seen: dict[str | None, tuple[str | None, str | None]] = {}  # garbage repeats ("555-CALL")
+    results = [
+        seen[v] if v in seen else seen.setdefault(v, _normalize_one(v, region))
+        for v in engine.take(arr, rows).to_pylist()
+    ]
     code[rows] = [_CODE[r] if r is not None else -1 for _, r in results]
     out.set(rows, pa.array([m for m, _ in results], pa.large_string()))

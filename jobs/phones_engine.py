@@ -1,12 +1,12 @@
-"""Arrow emulation of `phonenumbers.parse(s, region)` + `is_valid_number` for `+?[0-9]+` strings.
+"""phonenumbers' `parse(s, region)` + `is_valid_number`, column-wise, for `+?[0-9]+` strings.
 
 Each step mirrors one function of phonenumbers/phonenumberutil.py (named in the docstrings) and
-uses the library's own metadata patterns, run by RE2 through `pyarrow.compute` on whole columns.
-Only the shape of the data changes, not the rules: a row either gets exactly phonenumbers'
-verdict or is flagged `fallback` (the caller then runs phonenumbers on that row).
+uses the library's own metadata: regexes run by RE2 through `pyarrow.compute`, number patterns
+as prefix tables (phones_prefix). Only the shape of the work changes, not the rules: a row gets
+exactly phonenumbers' verdict or is flagged `fallback` (the caller runs phonenumbers on it).
 
 Facts relied on (checked by tests/test_phones.py against phonenumbers itself):
-- for a `+?[0-9]+` string the parse is `+` | region IDD | default country code | national;
+- for a `+?[0-9]+` string the parse is '+' | region IDD | default country code | national;
   no extension, alpha or RFC 3966 handling applies;
 - the national significant number equals the parsed national string (italian leading zeros
   round-trip), so the E.164 digits are `str(country_code) + national`;
@@ -36,12 +36,15 @@ from jobs.phones_plans import (
     main_plan,
     plan_for,
 )
-from jobs.phones_prefix import MAX_K, prefix_table
+from jobs.phones_prefix import MAX_K, Table, lookup, lookup_one
 
-# A country code with fewer rows than this in one call is finished row by row with Python's re
-# on the same compiled plan (~3 us a row) instead of Arrow calls (~1 ms a code, mostly RE2
-# compiling the patterns). Tests run both ways.
+# A country code with fewer rows than this in one call is finished row by row on the same
+# compiled plan (a few us a row) instead of column-wise (~0.5-1 ms of Arrow calls a code, RE2
+# compiling its national-prefix pattern among them). Tests run both ways.
 SMALL_GROUP = 64
+# Building a pattern's prefix table costs ~1-5 ms of Python (once per process); RE2 costs
+# ~0.2 ms to compile plus ~50 ns a row. Fewer rows than this use an existing table or RE2.
+TABLE_MIN_ROWS = 1_000
 
 
 # ---- column helpers -------------------------------------------------------------------------
@@ -121,7 +124,7 @@ def strip_national_prefix(x: pa.Array, plan: Plan) -> tuple[np.ndarray, pa.Array
         )
         cand = pc.if_else(took, transformed, cand)
     # A viable number is not traded for a non-viable one.
-    keep = match(sub, plan.general) & ~match(cand, plan.general)
+    keep = general_match(sub, plan) & ~general_match(cand, plan)
     if keep.any():
         cand = pc.if_else(pa.array(keep), sub, cand)
     return idx, cand.cast(STR), none
@@ -181,9 +184,9 @@ def head_values(x: pa.Array, n: np.ndarray) -> np.ndarray:
         return value
     bufs = x.buffers()
     offs = np.frombuffer(bufs[1], dtype=np.int64, count=len(x) + 1, offset=x.offset * 8)
-    if bufs[2] is None:
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else None
+    if data is None or len(data) == 0:
         return value
-    data = np.frombuffer(bufs[2], dtype=np.uint8)
     starts, last = offs[:-1], len(data) - 1
     for j in range(HEAD):
         digit = data[np.minimum(starts + j, last)].astype(np.int64) - 48
@@ -191,13 +194,11 @@ def head_values(x: pa.Array, n: np.ndarray) -> np.ndarray:
     return value
 
 
-def _full_match(nums: Numbers, rows: np.ndarray, pattern: str, length: int) -> np.ndarray:
-    """Full match of `pattern` for rows all `length` long: a prefix table, else RE2."""
-    table = prefix_table(pattern, length)
+def _full_match(nums: Numbers, rows: np.ndarray, table: Table | None, pattern: str) -> np.ndarray:
+    """Full match for rows of one length: the prefix table when there is one, else RE2."""
     if table is None:
         return _match_rows(nums.x, rows, pattern)
-    k, bits = table
-    return bits[nums.key(rows, k)]
+    return lookup(table, nums.key(rows, table[0]))
 
 
 def _type_valid(plan: Plan | None, nums: Numbers, idx: np.ndarray) -> np.ndarray:
@@ -209,14 +210,29 @@ def _type_valid(plan: Plan | None, nums: Numbers, idx: np.ndarray) -> np.ndarray
     lens = nums.n[idx]
     plausible = np.flatnonzero(plan.general_len[np.minimum(lens, LEN_CAP)])
     for length in np.flatnonzero(np.bincount(lens[plausible], minlength=1)):
-        types = plan.types_at(int(length))
+        size = int(length)
+        types = plan.types_at(size)
         if types is None:
             continue
         at = plausible[lens[plausible] == length]
         rows = idx[at]
-        ok = _full_match(nums, rows, plan.general, int(length))
-        ok[ok] = _full_match(nums, rows[ok], types, int(length))
+        build = len(rows) >= TABLE_MIN_ROWS
+        ok = _full_match(nums, rows, plan.general_table(size, build), plan.general)
+        ok[ok] = _full_match(nums, rows[ok], plan.types_table(size, build), types)
         result[at] = ok
+    return result
+
+
+def general_match(x: pa.Array, plan: Plan) -> np.ndarray:
+    """`_match_national_number(x, general_desc)` per row: full match, no length check."""
+    if plan.general is None or len(x) == 0:
+        return np.zeros(len(x), dtype=bool)
+    nums = Numbers(x, lengths(x))
+    result = np.zeros(len(x), dtype=bool)
+    for length in np.flatnonzero(np.bincount(nums.n, minlength=1)):
+        rows = np.flatnonzero(nums.n == length)
+        table = plan.general_table(int(length), len(rows) >= TABLE_MIN_ROWS)
+        result[rows] = _full_match(nums, rows, table, plan.general)
     return result
 
 
@@ -256,7 +272,9 @@ def valid_for_cc(cc: int, nums: Numbers) -> np.ndarray:
             continue
         if first is None and any(p < pos for p in lead_table[2]):
             first = _first_lead(cc, nums, undecided)
-        later = np.ones(len(undecided), dtype=bool) if first is None else (first < 0) | (first > pos)
+        later = (
+            np.ones(len(undecided), dtype=bool) if first is None else (first < 0) | (first > pos)
+        )
         ok = later & _type_valid(plan, nums, undecided)
         result[undecided[ok]] = True
         undecided = undecided[~ok]
@@ -265,9 +283,9 @@ def valid_for_cc(cc: int, nums: Numbers) -> np.ndarray:
     if len(undecided):
         if first is None:
             first = _first_lead(cc, nums, undecided)
-        for pos in np.flatnonzero(np.bincount(first[first >= 0], minlength=1)):
-            rows = undecided[first == pos]
-            result[rows] = _type_valid(plan_for(cc, regions[int(pos)]), nums, rows)
+        for chosen in np.flatnonzero(np.bincount(first[first >= 0], minlength=1)):
+            rows = undecided[first == chosen]
+            result[rows] = _type_valid(plan_for(cc, regions[int(chosen)]), nums, rows)
     return result
 
 
@@ -309,20 +327,39 @@ def _strip_national_prefix_one(x: str, plan: Plan) -> str:
         cand = _re(plan.np_prefix).sub(plan.np_rule, x, count=1)
     else:
         cand = x[m.end() :]
-    general = _re(plan.general) if plan.general else None
-    if general is not None and general.match(x) and not general.match(cand):
+    # A viable number is not traded for a non-viable one.
+    if _general_one(x, plan) and not _general_one(cand, plan):
         return x
     return cand
+
+
+def _general_one(x: str, plan: Plan) -> bool:
+    """`_match_national_number(x, general_desc)`: full match, no length check."""
+    if plan.general is None:
+        return False
+    return _full_match_one(x, plan.general_table(len(x), build=False), plan.general)
 
 
 def _type_valid_one(plan: Plan | None, x: str) -> bool:
     if plan is None or plan.general is None:
         return False
-    n = min(len(x), LEN_CAP)
-    if not plan.general_len[n] or not _re(plan.general).match(x):
+    size = len(x)
+    if not plan.general_len[min(size, LEN_CAP)]:
         return False
-    pattern = plan.types_at(len(x))
-    return pattern is not None and _re(pattern).match(x) is not None
+    types = plan.types_at(size)
+    # One by one, a table is used only if a column-wise run built it: re compiles faster.
+    return (
+        types is not None
+        and _full_match_one(x, plan.general_table(size, build=False), plan.general)
+        and _full_match_one(x, plan.types_table(size, build=False), types)
+    )
+
+
+def _full_match_one(x: str, table: Table | None, pattern: str) -> bool:
+    if table is None:
+        return _re(pattern).match(x) is not None
+    k = table[0]
+    return lookup_one(table, int(x[:k]) if k else 0)
 
 
 def _valid_one(cc: int, x: str) -> bool:
@@ -520,9 +557,9 @@ def _own_country_code(
     full = take(d, has)
     potential = pc.utf8_slice_codeunits(full, len(code))
     idx, stripped, cannot = strip_national_prefix(potential, plan)
-    general_after = match(potential, plan.general)
-    general_after[idx] = match(stripped, plan.general)
-    better = (~match(full, plan.general) & general_after) | plan.too_long[
+    general_after = general_match(potential, plan)
+    general_after[idx] = general_match(stripped, plan)
+    better = (~general_match(full, plan) & general_after) | plan.too_long[
         np.minimum(lengths(full), LEN_CAP)
     ]
     better[cannot] = False
