@@ -21,7 +21,15 @@ from typing import Any
 
 from arq.connections import ArqRedis
 
+from jobs.broadcast_api import (  # noqa: F401  (the broadcast half of the producer API)
+    ActionRefused,
+    broadcast_action,
+    broadcast_history,
+    create_broadcast,
+    enqueue_broadcast,
+)
 from jobs.payloads import SendJob, SendOptions, content_digest, send_job_id
+from worker.broadcast_store import status_fields as broadcast_status_fields
 from worker.jobstore import COUNTS, JobStore
 from worker.settings import Settings
 from worker.storage import Bucket
@@ -86,7 +94,7 @@ def status_document(job_id: str, raw: dict[str, str]) -> dict[str, Any]:
     def number(key: str) -> int:
         return int(raw.get(key) or 0)
 
-    return {
+    document: dict[str, Any] = {
         "job": job_id,
         "kind": raw.get("kind", "send"),
         "name": raw.get("name"),
@@ -102,3 +110,6 @@ def status_document(job_id: str, raw: dict[str, str]) -> dict[str, Any]:
         "finished_at": raw.get("finished_at"),
         "error": raw.get("error"),
     }
+    if document["kind"] == "broadcast":
+        document.update(broadcast_status_fields(raw))
+    return document

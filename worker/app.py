@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.asyncio.retry import Retry
 
+from jobs.broadcast_jobs import create_broadcast, track_broadcast
 from jobs.send import finalize, prepare_send, send_chunk
 from worker.runtime import CTX_KEY, Runtime
 from worker.settings import Settings
@@ -105,6 +106,11 @@ def build_worker(
             # arq counts a Retry as a try; our own budget (max_tries) decides before arq's does.
             func(send_chunk, name="send_chunk", timeout=timeout, max_tries=max_tries + 5),
             func(finalize, name="finalize", timeout=timeout, max_tries=5),
+            func(
+                create_broadcast, name="create_broadcast", timeout=timeout, max_tries=max_tries + 5
+            ),
+            # Each run is short (a few getBroadcast calls) and enqueues the next under a new id.
+            func(track_broadcast, name="track_broadcast", timeout=timeout, max_tries=3),
         ],
         queue_name=QUEUE,
         redis_settings=redis_settings(redis_url),

@@ -11,7 +11,6 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Coroutine
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -69,6 +68,10 @@ def cli_errors(func: Callable[..., T]) -> Callable[..., T]:
             from jobs.readers import RecipientFileError  # pandas-heavy: imported only when needed
 
             if isinstance(exc, RecipientFileError):
+                raise fail(str(exc)) from None
+            from jobs.broadcast_schedule import BroadcastInputError
+
+            if isinstance(exc, BroadcastInputError):
                 raise fail(str(exc)) from None
             raise
 
@@ -164,74 +167,40 @@ def broadcast_create(
     file: Path = typer.Argument(..., help="Recipient list (any format `send` reads)."),
     text: str = typer.Option(..., "--text", "-t", help="Message; {0}, {1}... are the columns."),
     sender: str | None = typer.Option(None, "--from", help="Short/long code to send from."),
-    campaign: str | None = typer.Option(None, help="Campaign name shown by the provider."),
-    at: str | None = typer.Option(None, help="Start time, 'YYYY-MM-DD HH:MM' (provider's zone)."),
+    campaign: str | None = typer.Option(None, help="Campaign name (default: the file's name)."),
+    at: str | None = typer.Option(None, help="Start time, 'YYYY-MM-DD HH:MM' (default: now)."),
+    tz: str | None = typer.Option(None, help="Zone of --at (default SMSPIPE_TIMEZONE, UTC)."),
     region: str | None = typer.Option(None, help="Default country of national numbers."),
-    wait: bool = typer.Option(False, "--wait", help="Follow the broadcast until it ends."),
-    as_json: bool = typer.Option(False, "--json"),
+    phone_column: str | None = typer.Option(None, help="Phone column: header name or 1-based."),
+    wait: bool = typer.Option(False, "--wait", help="Follow the job until its broadcasts end."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
-    """Create a broadcast from FILE's valid rows."""
-    from jobs.broadcast import json_recipients
-    from jobs.recipients import prepare_recipients
+    """Create broadcasts of FILE's valid rows as a job (split when over the cap)."""
+    if not file.is_file():
+        raise fail(f"{file}: no such file")
+    from worker.broadcasting import create_and_follow
 
     config = settings()
-    prepared = prepare_recipients(
-        file, text, region=region or config.smspipe_default_region
-    )
-    prepared.check_sendable()
-    recipients = json_recipients(prepared.frame)
-    start = parse_at(at)
-    provider = provider_for(config)
-
-    async def go() -> Broadcast:
-        async with open_client(provider, config) as client:
-            code = sender or config.ogangi_shortcode or await only_shortcode(client)
-            created = await client.create_broadcast_from_json(
-                recipients, shortcode=code, campaign=campaign, start=start
-            )
-            if not wait:
-                return created
-            return await follow_broadcast(client, created)
-
-    s = prepared.summary
-    err.print(
-        f"{s.ready} recipients ({s.rejected} rejected, {s.duplicates} duplicates)", highlight=False
-    )
-    show_broadcast(run(go()), as_json)
-
-
-async def only_shortcode(client: Any) -> str:
-    codes = await client.get_shortcodes()
-    if len(codes) != 1:
-        raise ConfigError(
-            f"the account has {len(codes)} shortcodes: choose one with --from or OGANGI_SHORTCODE"
+    if config.uses_sandbox:
+        err.print(f"[bold yellow]{SANDBOX_BANNER}[/]", highlight=False)
+    status = run(
+        create_and_follow(
+            config,
+            file,
+            text,
+            sender=sender,
+            campaign=campaign,
+            at=at,
+            tz=tz,
+            region=region,
+            phone_column=phone_column,
+            wait=wait,
+            console=None if as_json else err,
         )
-    return str(codes[0])
-
-
-async def follow_broadcast(client: Any, broadcast: Broadcast) -> Broadcast:
-    """Poll getBroadcast with a progress bar until the broadcast is final (or suspended)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    with Progress(
-        TextColumn("broadcast {task.fields[id]} {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
-        task = progress.add_task(broadcast.status.value, id=broadcast.id, total=None)
-        while True:
-            broadcast = await client.get_broadcast(broadcast.id)
-            progress.update(
-                task,
-                description=broadcast.status.value,
-                total=broadcast.expected_messages,
-                completed=broadcast.sent_messages or 0,
-            )
-            if broadcast.status.final or broadcast.status.value == "FORCED_SUSPENDED":
-                return broadcast
-            await asyncio.sleep(0.25)
+    )
+    print_status(status, as_json)
+    if status["state"] == "failed":
+        raise typer.Exit(EXIT_ERROR)
 
 
 @broadcast_app.command("get")
@@ -240,48 +209,88 @@ def broadcast_get(
     broadcast_id: int = typer.Argument(..., metavar="ID"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Show a broadcast's state and progress."""
+    """Show a broadcast's state and progress (straight from the provider)."""
     _broadcast_call("get_broadcast", broadcast_id, as_json)
+
+
+def _broadcast_action(action: str, target: str, as_json: bool) -> None:
+    from worker.broadcasting import act
+
+    config = settings()
+    if config.uses_sandbox:
+        err.print(f"[bold yellow]{SANDBOX_BANNER}[/]", highlight=False)
+    results = run(act(config, target, action))
+    if as_json:
+        print(json.dumps(results))
+        return
+    for r in results:
+        job = f" (job {r['job']})" if r["job"] else ""
+        sent = f", {r['sent']} of {r['expected']} sent" if r["sent"] is not None else ""
+        out.print(f"broadcast {r['broadcast']}{job}: {r['status']}{sent}", highlight=False)
+
+
+TARGET_HELP = "A broadcast id, or a broadcast job id (acts on its open broadcasts)."
 
 
 @broadcast_app.command("suspend")
 @cli_errors
 def broadcast_suspend(
-    broadcast_id: int = typer.Argument(..., metavar="ID"),
+    target: str = typer.Argument(..., metavar="ID", help=TARGET_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Pause a sending or scheduled broadcast."""
-    _broadcast_call("suspend_broadcast", broadcast_id, as_json)
+    _broadcast_action("suspend", target, as_json)
 
 
 @broadcast_app.command("resume")
 @cli_errors
 def broadcast_resume(
-    broadcast_id: int = typer.Argument(..., metavar="ID"),
+    target: str = typer.Argument(..., metavar="ID", help=TARGET_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Resume a suspended broadcast."""
-    _broadcast_call("resume_broadcast", broadcast_id, as_json)
+    _broadcast_action("resume", target, as_json)
 
 
 @broadcast_app.command("stop")
 @cli_errors
 def broadcast_stop(
-    broadcast_id: int = typer.Argument(..., metavar="ID"),
+    target: str = typer.Argument(..., metavar="ID", help=TARGET_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Stop a broadcast for good (it ends ABORTED)."""
-    _broadcast_call("stop_broadcast", broadcast_id, as_json)
+    _broadcast_action("stop", target, as_json)
 
 
 @broadcast_app.command("delete")
 @cli_errors
 def broadcast_delete(
-    broadcast_id: int = typer.Argument(..., metavar="ID"),
+    target: str = typer.Argument(..., metavar="ID", help=TARGET_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Delete a broadcast (a sending one is aborted first)."""
-    _broadcast_call("delete_broadcast", broadcast_id, as_json)
+    _broadcast_action("delete", target, as_json)
+
+
+@broadcast_app.command("history")
+@cli_errors
+def broadcast_history_command(
+    job: str = typer.Argument(..., metavar="JOB"),
+    limit: int | None = typer.Option(None, min=1, help="Only the newest N events."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """A broadcast job's recorded events: creates, getBroadcast readings, actions, the end."""
+    from worker.broadcasting import history
+
+    events = run(history(settings(), job, limit))
+    if not events:
+        raise fail(f"no history for job {job!r}")
+    if as_json:
+        print(json.dumps(events))
+        return
+    for event in events:
+        rest = " ".join(f"{k}={v}" for k, v in event.items() if k not in ("at", "event"))
+        out.print(f"{event['at']} {event['event']:<13} {redact(rest)}", highlight=False)
 
 
 # --- send jobs --------------------------------------------------------------------------------
@@ -351,12 +360,75 @@ def status(
 @cli_errors
 def worker_command(
     burst: bool = typer.Option(False, help="Exit when the queue is empty."),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", help="Serve this worker's Prometheus /metrics on this port."
+    ),
 ) -> None:
     """Run a worker: takes send and broadcast jobs from Redis until stopped (SIGTERM)."""
     from worker.sending import run_worker
 
     logs.configure("INFO")
-    run_worker(settings(), burst=burst, console=err)
+    config = settings()
+    start_metrics(config, metrics_port)
+    run_worker(config, burst=burst, console=err)
+
+
+def start_metrics(config: Settings, port: int | None) -> None:
+    """``--metrics-port`` or SMSPIPE_METRICS_PORT: this process's registry, on its own port."""
+    port = port if port is not None else config.smspipe_metrics_port
+    if port is None:
+        return
+    from worker.metrics import serve_metrics
+
+    bound = serve_metrics(config.smspipe_metrics_host, port).port
+    err.print(f"metrics on http://{config.smspipe_metrics_host}:{bound}/metrics", highlight=False)
+
+
+# --- producers and the all-in-one -------------------------------------------------------------
+
+
+@app.command()
+@cli_errors
+def watch(
+    poll: float | None = typer.Option(None, "--poll", min=0.01, help="Seconds between looks."),
+    metrics_port: int | None = typer.Option(None, "--metrics-port", help="Serve /metrics here."),
+) -> None:
+    """Watch the bucket's inbox/: each file dropped there (with its <name>.json) becomes a job."""
+    from worker.run import watch_until_stopped
+
+    logs.configure("INFO")
+    config = settings()
+    if poll is not None:
+        config = config.model_copy(update={"smspipe_watch_poll_seconds": poll})
+    start_metrics(config, metrics_port)
+    raise typer.Exit(run(watch_until_stopped(config)))
+
+
+@app.command()
+@cli_errors
+def serve(
+    host: str | None = typer.Option(None, help="Bind address (SMSPIPE_INTAKE_HOST, 127.0.0.1)."),
+    port: int | None = typer.Option(None, help="Port (SMSPIPE_INTAKE_PORT, 8080)."),
+) -> None:
+    """Run the HTTP intake: POST /v1/sends, GET /v1/jobs/{id}, /metrics, /openapi.json."""
+    from worker.run import serve_until_stopped
+
+    logs.configure("INFO")
+    raise typer.Exit(run(serve_until_stopped(settings(), host=host, port=port)))
+
+
+@app.command("run")
+@cli_errors
+def run_command(
+    host: str | None = typer.Option(None, help="Intake bind address (SMSPIPE_INTAKE_HOST)."),
+    port: int | None = typer.Option(None, help="Intake port (SMSPIPE_INTAKE_PORT, 8080)."),
+    no_intake: bool = typer.Option(False, "--no-intake", help="Run without the HTTP intake."),
+) -> None:
+    """Everything on one machine: embedded Redis and sandbox if unset, worker, watcher, intake."""
+    from worker.run import run_until_stopped
+
+    logs.configure("INFO")
+    raise typer.Exit(run(run_until_stopped(settings(), host=host, port=port, intake=not no_intake)))
 
 
 def print_status(status: dict[str, Any], as_json: bool) -> None:
@@ -371,6 +443,15 @@ def print_status(status: dict[str, Any], as_json: bool) -> None:
     table.add_row("state", status["state"])
     for key in ("sent", "rejected", "duplicate", "suppressed", "failed", "unknown"):
         table.add_row(key, str(counts.get(key, 0)))
+    for part in status.get("broadcasts") or []:
+        label = f"broadcast {part['id']}" if part["id"] is not None else f"part {part['index']}"
+        table.add_row(label, f"{part['status']} {part['sent']}/{part['expected']}")
+    if status.get("start"):
+        table.add_row("start", str(status["start"]))
+    if status.get("note"):
+        table.add_row("note", str(status["note"]))
+    if status.get("warning"):
+        table.add_row("warning", f"[bold yellow]{redact(str(status['warning']))}[/]")
     if status.get("results"):
         table.add_row("results", str(status["results"]))
     if status.get("error"):
@@ -430,15 +511,6 @@ def demo() -> None:
     from worker.demo import run_demo
 
     raise typer.Exit(run_demo(out, err))
-
-
-def parse_at(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        raise ConfigError(f"--at {value!r} is not a date and time like '2026-12-01 09:00'") from None
 
 
 def main() -> None:

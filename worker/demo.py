@@ -1,97 +1,173 @@
-"""``make demo``: the main job on embedded defaults, start to finish, on a fresh machine.
+"""``make demo`` / ``smspipe demo``: the real path a file takes, start to finish, on one machine.
 
-Always the sandbox (whatever OGANGI_* says: a demo must never send a real SMS), an embedded
-redis-server under ``.smspipe/``, the ``bucket/`` folder. Servers it starts, it stops.
+It runs what ``smspipe run`` runs (an embedded redis-server under ``.smspipe/``, the sandbox, a
+worker, the bucket watcher, the intake), drops ``examples/recipients.xlsx`` and its manifest
+``examples/recipients.json`` into ``bucket/inbox/`` as a person would, waits for the job, prints
+its summary and the first lines of its results file, and stops everything it started.
+
+Always the sandbox: every ``OGANGI_*`` variable is dropped first, so a configured provider is
+never used (a demo must never send a real SMS). The same file with the same settings is the same
+job: a second demo reports the first one's results instead of sending again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from jobs.broadcast import json_recipients
-from jobs.recipients import prepare_recipients
-from jobs.results import read_results
-from ogangi.models import Broadcast
-from worker.embedded import stop_recorded
-from worker.provider import SANDBOX_BANNER, open_client, resolve_provider
-from worker.sending import send_and_follow
+from jobs.payloads import content_digest, send_job_id
+from worker import keys
+from worker.app import open_pool
+from worker.jobstore import COUNTS, JobStore
+from worker.manifest import parse_manifest, resolve
+from worker.provider import SANDBOX_BANNER
+from worker.run import RunInfo, run_all
 from worker.settings import Settings
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "messy.xlsx"
-TEXT = "Hola {0}, tu código es {1}"
+REPO_EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+DATA = "recipients.xlsx"
+MANIFEST = "recipients.json"
+TIMEOUT_SECONDS = 120.0
+PREVIEW_LINES = 6
+
+
+def say(out: Console, text: object, *, markup: bool = True) -> None:
+    """One line as written: no highlighting, no wrapping (paths stay whole for copy-paste)."""
+    out.print(text, highlight=False, soft_wrap=True, markup=markup)
+
+
+def examples_folder() -> Path:
+    """``./examples`` when it holds the demo files, else the repository's."""
+    local = Path("examples")
+    return local if (local / DATA).is_file() and (local / MANIFEST).is_file() else REPO_EXAMPLES
 
 
 def demo_settings() -> Settings:
+    """Embedded everything, in the current directory; never a real provider."""
+    for name in list(os.environ):
+        if name.startswith("OGANGI_"):
+            del os.environ[name]  # also keeps them from the sandbox process we may start
     return Settings(
-        ogangi_base_url=None,
-        ogangi_instance_id=None,
-        ogangi_public_key=None,
-        ogangi_private_key=None,
-        ogangi_username=None,
-        ogangi_shortcode=None,
         redis_url=None,
-        smspipe_chunk_size=5,
+        smspipe_home=Path(".smspipe"),
+        smspipe_bucket="bucket",
+        smspipe_default_text=None,
+        smspipe_watch_poll_seconds=0.25,
     )
 
 
-def run_demo(out: Console, err: Console, example: Path = EXAMPLE) -> int:
-    settings = demo_settings()
-    home = settings.smspipe_home
-    sandbox_running = (home / "sandbox.json").exists()
-    try:
-        return asyncio.run(_demo(settings, out, err, example))
-    finally:
-        if not sandbox_running:
-            stop_recorded(home, "sandbox")
-        stop_recorded(home, "redis")
+def run_demo(out: Console, err: Console, examples: Path | None = None) -> int:
+    return asyncio.run(_demo(demo_settings(), out, err, examples or examples_folder()))
 
 
-async def _demo(settings: Settings, out: Console, err: Console, example: Path) -> int:
+async def _demo(settings: Settings, out: Console, err: Console, examples: Path) -> int:
     out.rule("smspipe demo")
-    provider = await asyncio.to_thread(resolve_provider, settings)
-    out.print(f"[bold yellow]{SANDBOX_BANNER}[/] at {provider.base_url}", highlight=False)
-    async with open_client(provider, settings) as client:
-        codes = await client.get_shortcodes()
-    out.print(f"1. account shortcodes: {', '.join(codes)}", highlight=False)
+    data = (examples / DATA).read_bytes()
+    manifest = (examples / MANIFEST).read_bytes()
+    options = resolve(parse_manifest(manifest, MANIFEST), None, f"inbox/{DATA}").send_options()
+    job_id = send_job_id(content_digest(data), options)
 
-    out.print(f"2. sending [bold]{example.name}[/] with text {TEXT!r}", highlight=False)
-    status = await send_and_follow(settings, example, TEXT, wait=True, console=err)
-    counts = status["counts"]
-    summary = Table("state", "rows", box=None)
-    for state, n in counts.items():
-        summary.add_row(state.upper(), str(n))
-    out.print(summary)
-    results = read_results(status["results"], restore=True)
-    out.print(f"   results ({len(results)} rows, one per input row): {status['results']}")
-    shown = results[["row", "input", "msisdn", "state", "reason"]].astype("string").fillna("")
-    out.print(shown.to_string(index=False), highlight=False)
-
-    out.print("3. the same list as a broadcast, followed until the provider says DONE")
-    prepared = await asyncio.to_thread(
-        prepare_recipients, example, TEXT, region=settings.smspipe_default_region
+    stop = asyncio.Event()
+    ready: asyncio.Future[RunInfo] = asyncio.get_running_loop().create_future()
+    running = asyncio.create_task(
+        run_all(settings, stop, port=0, on_ready=lambda info: ready.set_result(info))
     )
-    provider = await asyncio.to_thread(resolve_provider, settings)
-    async with open_client(provider, settings) as client:
-        broadcast = await client.create_broadcast_from_json(
-            json_recipients(prepared.frame), shortcode=codes[0], campaign="smspipe demo"
-        )
-        out.print(f"   created broadcast {broadcast.id}: {broadcast.status.value}")
-        while not broadcast.status.final:
-            await asyncio.sleep(0.2)
-            broadcast = await client.get_broadcast(broadcast.id)
-            _progress(out, broadcast)
-    ok = status["state"] == "done" and broadcast.status.value == "DONE"
-    out.rule("demo finished" if ok else "demo FAILED")
+    try:
+        first: list[asyncio.Future[Any]] = [ready, running]
+        await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():
+            await running  # it failed before it was ready: let its error through
+            return 1
+        info = ready.result()
+        _show_start(out, info)
+        status = await _drop_and_wait(settings, info, out, job_id, data, manifest, examples)
+    finally:
+        stop.set()
+        code = await running
+    ok = status is not None and status.get("state") == "done" and code == 0
+    if status is not None:
+        ok = _show_outcome(out, status) and ok
+    out.rule("demo finished: everything it started is stopped" if ok else "demo FAILED")
     return 0 if ok else 1
 
 
-def _progress(out: Console, broadcast: Broadcast) -> None:
-    out.print(
-        f"   broadcast {broadcast.id}: {broadcast.status.value} "
-        f"{broadcast.sent_messages}/{broadcast.expected_messages}",
-        highlight=False,
-    )
+def _show_start(out: Console, info: RunInfo) -> None:
+    say(out, f"[bold yellow]{SANDBOX_BANNER}[/] (sandbox at {info.provider_url})")
+    where = "embedded redis-server" if info.redis_embedded else "redis"
+    parts = f"{where}, worker, watcher on {info.bucket}/, intake at {info.intake_url}"
+    say(out, f"1. running: {parts}")
+
+
+async def _drop_and_wait(
+    settings: Settings,
+    info: RunInfo,
+    out: Console,
+    job_id: str,
+    data: bytes,
+    manifest: bytes,
+    examples: Path,
+) -> dict[str, Any] | None:
+    inbox = Path(info.bucket) / "inbox"
+    pool = await open_pool(info.redis_url)
+    try:
+        earlier = await JobStore(pool).exists(job_id)
+        (inbox / MANIFEST).write_bytes(manifest)
+        partial = inbox / f".{DATA}.part"  # a dot name: the watcher leaves it until renamed
+        partial.write_bytes(data)
+        partial.rename(inbox / DATA)
+        say(out, f"2. dropped {examples / DATA} and {MANIFEST} into {inbox}/")
+        if earlier:
+            say(out, f"   (an earlier demo ran job {job_id}: same file and settings, same job;")
+            say(out, "   nothing is sent twice: its results are shown)")
+        status = await _wait(pool, job_id, inbox, out)
+    finally:
+        await pool.aclose()
+    return status
+
+
+async def _wait(pool: Any, job_id: str, inbox: Path, out: Console) -> dict[str, Any] | None:
+    """Until the job is final and the watcher has filed its input away (done/ or failed/)."""
+    store = JobStore(pool)
+    shown = None
+    deadline = asyncio.get_running_loop().time() + TIMEOUT_SECONDS
+    while asyncio.get_running_loop().time() < deadline:
+        summary = await store.get(job_id)
+        state = summary.get("state") if summary else "waiting for the watcher"
+        if state != shown:
+            say(out, f"   job {job_id}: {state}")
+            shown = state
+        filed = not (inbox / DATA).exists() and not await pool.hexists(
+            keys.watcher_pending(), job_id
+        )
+        if summary and state in ("done", "failed") and filed:
+            return summary
+        await asyncio.sleep(0.1)
+    say(out, f"[red]the job did not finish within {TIMEOUT_SECONDS:g} s[/]")
+    return None
+
+
+def _show_outcome(out: Console, summary: dict[str, str]) -> bool:
+    table = Table("state", "rows", box=None, title="3. summary", title_justify="left")
+    for state in COUNTS:
+        table.add_row(state.upper(), summary.get(state, "0"))
+    out.print(table)
+    if summary.get("error"):
+        say(out, f"[red]error:[/] {summary['error']}")
+    results = summary.get("results")
+    if not results or not Path(results).is_file():
+        say(out, f"[red]no results file[/] ({results or 'none recorded'})")
+        return False
+    lines = Path(results).read_text(encoding="utf-8-sig").splitlines()
+    say(out, f"4. results: {results}")
+    say(out, f"   {len(lines) - 1} rows, one line per input row; the first ones:")
+    for line in lines[:PREVIEW_LINES]:
+        say(out, f"   {line}", markup=False)
+    if summary.get("input"):
+        say(out, f"5. the input went to {summary['input']}")
+    say(out, "   `smspipe run` keeps all this running: drop more files into bucket/inbox/")
+    return True

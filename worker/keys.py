@@ -46,3 +46,28 @@ def suppression() -> str:
 def watcher_claim(name: str) -> str:
     """Claim on one bucket object so that only one watcher enqueues it."""
     return f"{PREFIX}watcher:claim:{name}"
+
+
+def watcher_pending() -> str:
+    """Hash: job id -> where its inbox file waits (uploads/) until the job is final."""
+    return f"{PREFIX}watcher:pending"
+
+
+def watcher_finish(job_id: str) -> str:
+    """String set once (SET NX, short TTL) by the watcher moving a final job's input away."""
+    return f"{PREFIX}watcher:finish:{job_id}"
+
+
+def broadcast_parts(job_id: str) -> str:
+    """Hash: part number -> id of the broadcast the provider created for it (broadcast jobs)."""
+    return f"{PREFIX}job:{job_id}:broadcasts"
+
+
+def broadcast_history(job_id: str) -> str:
+    """List of JSON events (getBroadcast readings, actions), oldest first, bounded."""
+    return f"{PREFIX}job:{job_id}:history"
+
+
+def broadcast_owner(account: str, broadcast_id: int | str) -> str:
+    """String: the job that created this broadcast on this provider account."""
+    return f"{PREFIX}broadcast:{account}:{broadcast_id}:job"

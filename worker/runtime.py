@@ -11,6 +11,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from ogangi.client import OgangiClient
+from worker import metrics
 from worker.jobstore import JobStore
 from worker.provider import Provider, resolve_provider
 from worker.ratelimit import RateLimiter
@@ -47,6 +48,7 @@ class Runtime:
                 credentials,
                 timeout=settings.ogangi_timeout_seconds,
                 max_connections=settings.smspipe_concurrency,
+                on_request=metrics.observe_request,
             ),
             limiter=RateLimiter(
                 redis,

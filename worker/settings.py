@@ -47,6 +47,30 @@ class Settings(BaseSettings):
     smspipe_max_tries: int = 10
     smspipe_timezone: str = "UTC"
     smspipe_api_token: SecretStr | None = None
+    #: Zone the provider reads broadcast start dates in (``dd-MM-yyyy HH:mm`` carries none).
+    ogangi_timezone: str = "UTC"
+    #: Most recipients in one broadcast; a longer list becomes several (the sandbox's cap).
+    smspipe_broadcast_cap: int = Field(default=100_000, ge=1)
+    #: getBroadcast polling: the first delay, growing x1.5 while nothing changes, up to the max.
+    smspipe_broadcast_poll_min: float = Field(default=0.5, gt=0)
+    smspipe_broadcast_poll_max: float = Field(default=30.0, gt=0)
+    #: Seconds a broadcast may stay FORCED_SUSPENDED (suspended by the provider) before its
+    #: job gives up on it and ends failed.
+    smspipe_broadcast_forced_deadline: float = Field(default=3600.0, ge=0)
+
+    # --- producers and operations (watcher, intake, metrics) ---
+    #: Message text for a file dropped into inbox/ without a manifest (none: such files fail).
+    smspipe_default_text: str | None = None
+    #: Seconds between two looks at inbox/; a file is taken once two looks agree on it.
+    smspipe_watch_poll_seconds: float = Field(default=1.0, gt=0)
+    #: How long a data file without a manifest waits for one before defaults apply (or it fails).
+    smspipe_watch_manifest_wait_seconds: float = Field(default=10.0, ge=0)
+    smspipe_intake_host: str = "127.0.0.1"
+    smspipe_intake_port: int = 8080
+    smspipe_max_upload_mb: float = Field(default=50.0, gt=0)
+    #: Where ``smspipe worker --metrics-port`` serves /metrics (loopback unless told otherwise).
+    smspipe_metrics_host: str = "127.0.0.1"
+    smspipe_metrics_port: int | None = None
 
     @property
     def uses_sandbox(self) -> bool:

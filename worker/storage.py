@@ -8,6 +8,7 @@ One interface for both kinds, so the pipeline never asks which one it has.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -27,7 +28,12 @@ class Bucket:
 
     @classmethod
     def from_setting(cls, setting: str, **s3_options: str) -> Bucket:
-        """``SMSPIPE_BUCKET``: a folder path, or ``s3://bucket/prefix``."""
+        """``SMSPIPE_BUCKET``: a folder path, or ``s3://bucket/prefix``.
+
+        For S3, obstore reads the standard variables itself: ``AWS_ENDPOINT_URL`` (MinIO or any
+        S3-compatible store), ``AWS_ALLOW_HTTP=true`` (a plain-HTTP endpoint),
+        ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``.
+        """
         if setting.startswith("s3://"):
             parsed = urlparse(setting)
             prefix = parsed.path.strip("/") or None
@@ -50,6 +56,12 @@ class Bucket:
     async def get(self, key: str) -> bytes:
         result = await obstore.get_async(self.store, key)
         return bytes(await result.bytes_async())
+
+    async def stream(self, key: str, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        """``key``'s bytes in pieces (HTTP downloads of big results files stay small in memory)."""
+        result = await obstore.get_async(self.store, key)
+        async for piece in result.stream(min_chunk_size=chunk_size):
+            yield bytes(piece)
 
     async def put(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
         """Write ``key``; with ``if_absent`` an existing object wins and False is returned."""
