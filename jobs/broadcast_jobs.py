@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import io
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -49,9 +47,10 @@ from jobs.broadcast_schedule import (
     provider_start,
 )
 from jobs.readers import RecipientFileError
-from jobs.recipients import READY, REJECTED, prepare_recipients
+from jobs.recipients import READY
 from jobs.results import write_results
-from jobs.send import _column, _sender, _suppression, backoff, work_key
+from jobs.send import backoff, work_key
+from jobs.sourcing import nothing_to_send, read_recipients, resolve_sender
 from jobs.text import TemplateError
 from ogangi.errors import (
     AmbiguousError,
@@ -118,11 +117,11 @@ async def create_broadcast(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
     try:
         frame = await _prepared(rt, job)
         if not (frame["state"] == READY).any():
-            raise RecipientFileError(job.name, _nothing_to_send(frame))
+            raise RecipientFileError(job.name, nothing_to_send(frame))
         # A past start is refused before any provider call (not on a re-run that finds
         # broadcasts already created: those exist and are tracked whatever the time is now).
         start = _start(rt, job, check=not created)
-        sender = summary.get("sender") or await _sender(rt, job.options.sender)
+        sender = summary.get("sender") or await resolve_sender(rt, job.options.sender)
     except (RecipientFileError, TemplateError, BroadcastInputError, OgangiError) as exc:
         await rt.jobs.fail(job.job_id, str(exc))
         if frame is not None:
@@ -188,31 +187,14 @@ async def _prepared(rt: Runtime, job: BroadcastJob) -> pd.DataFrame:
     if await rt.bucket.exists(key):
         return chunks.from_parquet(await rt.bucket.get(key))
     opts = job.options
-    suppression = await _suppression(rt)
-    local = rt.bucket.local_path(job.source)
-    with tempfile.TemporaryDirectory(prefix="smspipe-") as tmp:
-        if local is None:
-            local = Path(tmp) / Path(job.source).name
-            local.write_bytes(await rt.bucket.get(job.source))
-        prepared = await asyncio.to_thread(
-            prepare_recipients,
-            local,
-            opts.text,
-            region=opts.region or rt.settings.smspipe_default_region,
-            phone_column=_column(opts.phone_column),
-            suppression=suppression,
-        )
-    frame = split_parts(prepared.frame, opts.cap or rt.settings.smspipe_broadcast_cap)
+    rows = await read_recipients(
+        rt, job.source, opts.text, region=opts.region, phone_column=opts.phone_column
+    )
+    frame = split_parts(rows, opts.cap or rt.settings.smspipe_broadcast_cap)
     frame = frame[list(PREPARED_COLUMNS)]
     if not await rt.bucket.put(key, chunks.to_parquet(frame), if_absent=True):
         return chunks.from_parquet(await rt.bucket.get(key))
     return frame
-
-
-def _nothing_to_send(frame: pd.DataFrame) -> str:
-    counts = frame["reason"].where(frame["state"] == REJECTED, frame["state"]).value_counts()
-    parts = ", ".join(f"{n} {what}" for what, n in counts.items())
-    return f"no row can be sent ({parts} of {len(frame)} rows)"
 
 
 def _start(rt: Runtime, job: BroadcastJob, *, check: bool) -> Start | None:

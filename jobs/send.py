@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import io
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +25,18 @@ from arq.connections import ArqRedis
 from jobs import chunks
 from jobs.payloads import SendJob, chunk_job_id, finalize_job_id
 from jobs.readers import RecipientFileError
-from jobs.recipients import READY, REJECTED, prepare_recipients
+from jobs.recipients import READY
 from jobs.results import write_results
+from jobs.sourcing import nothing_to_send, read_recipients, resolve_sender
 from jobs.text import TemplateError
 from ogangi.errors import (
     AmbiguousError,
     BadSignature,
     OgangiError,
-    ProviderError,
     RateLimited,
     TransientError,
 )
-from worker import keys, metrics
+from worker import metrics
 from worker.jobstore import now_iso
 from worker.ledger import ChunkLedger, ChunkState, ClaimOutcome
 from worker.ratelimit import WaitTooLong
@@ -86,8 +85,8 @@ async def prepare_send(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
     try:
         frame = await _read(rt, job)
         if not (frame["state"] == READY).any():
-            raise RecipientFileError(job.name, _nothing_to_send(frame))
-        sender = await _sender(rt, job.options.sender)
+            raise RecipientFileError(job.name, nothing_to_send(frame))
+        sender = await resolve_sender(rt, job.options.sender)
     except (RecipientFileError, TemplateError, OgangiError) as exc:
         await rt.jobs.fail(job.job_id, str(exc))
         if frame is not None:  # every row still gets its verdict in the results file
@@ -130,59 +129,12 @@ async def prepare_send(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
 
 
 async def _read(rt: Runtime, job: SendJob) -> pd.DataFrame:
-    """The prepared rows, numbered into chunks; I/O here, the work in jobs.recipients."""
+    """The prepared rows, numbered into chunks."""
     opts = job.options
-    suppression = await _suppression(rt)
-    local = rt.bucket.local_path(job.source)
-    with tempfile.TemporaryDirectory(prefix="smspipe-") as tmp:
-        if local is None:
-            local = Path(tmp) / Path(job.source).name
-            local.write_bytes(await rt.bucket.get(job.source))
-        prepared = await asyncio.to_thread(
-            prepare_recipients,
-            local,
-            opts.text,
-            region=opts.region or rt.settings.smspipe_default_region,
-            phone_column=_column(opts.phone_column),
-            suppression=suppression,
-        )
-    chunk_size = opts.chunk_size or rt.settings.smspipe_chunk_size
-    return chunks.assign_chunks(prepared.frame, chunk_size)
-
-
-def _nothing_to_send(frame: pd.DataFrame) -> str:
-    counts = frame["reason"].where(frame["state"] == REJECTED, frame["state"]).value_counts()
-    parts = ", ".join(f"{n} {what}" for what, n in counts.items())
-    return f"no row can be sent ({parts} of {len(frame)} rows)" if len(frame) else "has no rows"
-
-
-def _column(spec: str | None) -> str | int | None:
-    if spec is None:
-        return None
-    return int(spec) if spec.isdigit() else spec
-
-
-async def _suppression(rt: Runtime) -> set[str]:
-    members = await rt.redis.smembers(keys.suppression())
-    return {m.decode() for m in members}
-
-
-async def _sender(rt: Runtime, wanted: str | None) -> str:
-    """``--from``, else ``OGANGI_SHORTCODE``, else the account's only shortcode."""
-    if wanted:
-        return wanted
-    if rt.settings.ogangi_shortcode:
-        return rt.settings.ogangi_shortcode
-    await rt.limiter.wait(1)  # every provider call counts against the account's rate
-    codes = await rt.client.get_shortcodes()
-    if len(codes) == 1:
-        return codes[0]
-    if not codes:
-        raise ProviderError("the account has no shortcode to send from")
-    raise ProviderError(
-        f"the account has {len(codes)} shortcodes ({', '.join(codes[:5])}): choose one with "
-        "--from or OGANGI_SHORTCODE"
+    frame = await read_recipients(
+        rt, job.source, opts.text, region=opts.region, phone_column=opts.phone_column
     )
+    return chunks.assign_chunks(frame, opts.chunk_size or rt.settings.smspipe_chunk_size)
 
 
 # --- send one chunk ---------------------------------------------------------------------------

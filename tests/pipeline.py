@@ -16,17 +16,17 @@ from worker.settings import Settings
 
 def settings_for(sandbox: Sandbox, bucket: Path, **overrides: object) -> Settings:
     creds = sandbox.credentials()
-    values: dict[str, object] = dict(
-        ogangi_base_url=sandbox.base_url,
-        ogangi_instance_id=creds.instance_id,
-        ogangi_public_key=creds.public_key,
-        ogangi_private_key=creds.private_key,
-        ogangi_username=creds.username,
-        ogangi_timeout_seconds=3.0,
-        smspipe_bucket=str(bucket),
-        smspipe_job_timeout=10.0,
-        smspipe_home=bucket.parent / ".smspipe",
-    )
+    values: dict[str, object] = {
+        "ogangi_base_url": sandbox.base_url,
+        "ogangi_instance_id": creds.instance_id,
+        "ogangi_public_key": creds.public_key,
+        "ogangi_private_key": creds.private_key,
+        "ogangi_username": creds.username,
+        "ogangi_timeout_seconds": 3.0,
+        "smspipe_bucket": str(bucket),
+        "smspipe_job_timeout": 10.0,
+        "smspipe_home": bucket.parent / ".smspipe",
+    }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 

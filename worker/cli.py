@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -41,7 +42,7 @@ broadcast_app = typer.Typer(help="Create and control broadcasts.", no_args_is_he
 app.add_typer(broadcast_app, name="broadcast")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 T = TypeVar("T")
 
@@ -85,7 +86,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 def settings() -> Settings:
     try:
         return Settings()
-    except Exception as exc:  # pydantic's ValidationError names the variable and the problem
+    except ValidationError as exc:  # it names the variable and the problem
         raise ConfigError(f"bad configuration: {exc}") from None
 
 
@@ -319,6 +320,8 @@ def send(
 
         report = run_dry(file, text, config, region=region, phone_column=phone_column)
         print_dry_run(report, as_json)
+        if not report["ready"]:  # the results file says why, row by row
+            raise fail(f"{file.name}: no row can be sent; see {report['results']}")
         return
     from worker.sending import send_and_follow
 

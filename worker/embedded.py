@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Self
 
 #: AF_UNIX paths are limited to 108 bytes; past this we fall back to loopback TCP.
 _MAX_SOCKET_PATH = 100
@@ -153,7 +154,7 @@ class RedisServer:
             self.process.wait()
             self.process = None
 
-    def __enter__(self) -> RedisServer:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -232,15 +233,15 @@ def ensure_sandbox(home: Path, env: dict[str, str] | None = None) -> tuple[str, 
         if record and record.alive and _http_up(record.url):
             return record.url, False
         port = free_port()
-        log = open(home / "sandbox.log", "ab")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ogangi.sandbox", "--host", "127.0.0.1", "--port", str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            env={**os.environ, **(env or {})},
-            start_new_session=True,
-        )
+        with open(home / "sandbox.log", "ab") as log:  # the child keeps its own descriptor
+            process = subprocess.Popen(
+                [sys.executable, "-m", "ogangi.sandbox", "--host", "127.0.0.1", "--port", str(port)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env={**os.environ, **(env or {})},
+                start_new_session=True,
+            )
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 20
         while not _http_up(url):
