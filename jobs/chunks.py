@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 
 from jobs.recipients import READY
 from ogangi.models import ACCEPTED_STATUSES
-from ogangi.xml import MessageColumns
 from ogangi.recipient_file import write_recipient_file_columns
+from ogangi.xml import MessageColumns
 
 SENT = "SENT"
 FAILED = "FAILED"

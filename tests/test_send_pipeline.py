@@ -9,7 +9,13 @@ from arq.connections import ArqRedis
 from jobs.enqueue import job_status, send_file
 from jobs.results import read_results
 from ogangi.sandbox import running_sandbox
-from tests.pipeline import ledger_numbers, run_worker_until_idle, settings_for, us_numbers, write_csv
+from tests.pipeline import (
+    ledger_numbers,
+    run_worker_until_idle,
+    settings_for,
+    us_numbers,
+    write_csv,
+)
 from worker.app import open_pool
 from worker.storage import Bucket
 

@@ -10,15 +10,14 @@ import json
 from typing import Any
 
 import structlog
-
 from arq import Worker
 from arq.connections import RedisSettings, create_pool
 from arq.worker import func
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.asyncio.retry import Retry
 
 from jobs.broadcast_jobs import create_broadcast, track_broadcast
 from jobs.send import finalize, prepare_send, send_chunk
