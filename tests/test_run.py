@@ -100,7 +100,7 @@ def test_run_takes_a_dropped_file_to_done_and_stops_everything_on_sigterm(tmp_pa
     assert code == 0
     assert [p.name for p in done] == [f"recipients.{job_id}.json", f"recipients.{job_id}.xlsx"]
     results = tmp_path / "bucket" / "results" / f"recipients.{job_id}.csv"
-    assert len(results.read_text(encoding="utf-8-sig").splitlines()) == 1 + 8
+    assert len(results.read_text(encoding="utf-8-sig").splitlines()) == 1 + 12  # every row
     assert status[0] == 200 and status[1]["state"] == "done" and status[1]["counts"]["sent"] == 8
     assert unauthorized[0] == 401
     assert all(gone(pid) for pid in servers.values()), servers

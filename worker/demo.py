@@ -33,7 +33,7 @@ REPO_EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 DATA = "recipients.xlsx"
 MANIFEST = "recipients.json"
 TIMEOUT_SECONDS = 120.0
-PREVIEW_LINES = 6
+PREVIEW_LINES = 21  # the header and up to 20 rows: the whole example
 
 
 def say(out: Console, text: object, *, markup: bool = True) -> None:
@@ -164,7 +164,7 @@ def _show_outcome(out: Console, summary: dict[str, str]) -> bool:
         return False
     lines = Path(results).read_text(encoding="utf-8-sig").splitlines()
     say(out, f"4. results: {results}")
-    say(out, f"   {len(lines) - 1} rows, one line per input row; the first ones:")
+    say(out, f"   {len(lines) - 1} rows, one line per input row:")
     for line in lines[:PREVIEW_LINES]:
         say(out, f"   {line}", markup=False)
     if summary.get("input"):
