@@ -95,7 +95,7 @@ def outcomes_from_reply(msisdns: Sequence[str], reply: MessageColumns) -> pd.Dat
     description = matched["description"].where(matched["description"].fillna("") != "", status)
     reason = np.where(
         accepted,
-        None,
+        np.array(None, dtype=object),
         np.where(missing, "the provider's reply does not mention this number", description),
     )
     return _outcomes(

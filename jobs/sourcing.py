@@ -50,7 +50,7 @@ def column_spec(spec: str | None) -> str | int | None:
 
 
 async def suppression_list(rt: Runtime) -> set[str]:
-    members = await rt.redis.smembers(keys.suppression())
+    members = await rt.redis.smembers(keys.suppression())  # type: ignore[misc]
     return {m.decode() for m in members}
 
 

@@ -18,21 +18,23 @@ RECIPIENTS = [JsonRecipient("13055550101", "Hi Ana"), JsonRecipient("13055550102
 
 async def test_every_endpoint_round_trips_through_the_sandbox() -> None:
     """Shortcodes, a file send, and a broadcast's whole life: each call understood both ways."""
-    async with running_sandbox(SandboxConfig(broadcast_rate=0.01)) as sandbox:
-        async with OgangiClient(sandbox.base_url, sandbox.credentials()) as client:
-            codes = await client.get_shortcodes()
-            upload = write_recipient_file_columns(
-                ["13055550101", "12"], ["Hi {0}", "Hi"], sender=codes[0]
-            )
-            messages = await client.send_sms_by_file(upload)
-            created = await client.create_broadcast_from_json(
-                RECIPIENTS, shortcode=codes[0], campaign="Café spring"
-            )
-            suspended = await client.suspend_broadcast(created.id)
-            resumed = await client.resume_broadcast(created.id)
-            stopped = await client.stop_broadcast(created.id)
-            fetched = await client.get_broadcast(created.id)
-            deleted = await client.delete_broadcast(created.id)
+    async with (
+        running_sandbox(SandboxConfig(broadcast_rate=0.01)) as sandbox,
+        OgangiClient(sandbox.base_url, sandbox.credentials()) as client,
+    ):
+        codes = await client.get_shortcodes()
+        upload = write_recipient_file_columns(
+            ["13055550101", "12"], ["Hi {0}", "Hi"], sender=codes[0]
+        )
+        messages = await client.send_sms_by_file(upload)
+        created = await client.create_broadcast_from_json(
+            RECIPIENTS, shortcode=codes[0], campaign="Café spring"
+        )
+        suspended = await client.suspend_broadcast(created.id)
+        resumed = await client.resume_broadcast(created.id)
+        stopped = await client.stop_broadcast(created.id)
+        fetched = await client.get_broadcast(created.id)
+        deleted = await client.delete_broadcast(created.id)
 
     assert codes == ["55500"]
     assert [(m.to, m.status) for m in messages] == [
@@ -47,12 +49,14 @@ async def test_every_endpoint_round_trips_through_the_sandbox() -> None:
 
 async def test_a_future_start_date_is_signed_and_scheduled() -> None:
     """A start date travels percent-encoded, verifies, and the broadcast waits: SCHEDULED."""
-    async with running_sandbox() as sandbox:
-        async with OgangiClient(sandbox.base_url, sandbox.credentials()) as client:
-            start = datetime.now() + timedelta(days=2)
-            created = await client.create_broadcast_from_json(
-                RECIPIENTS, shortcode="55500", start=start
-            )
+    async with (
+        running_sandbox() as sandbox,
+        OgangiClient(sandbox.base_url, sandbox.credentials()) as client,
+    ):
+        start = datetime.now() + timedelta(days=2)
+        created = await client.create_broadcast_from_json(
+            RECIPIENTS, shortcode="55500", start=start
+        )
     assert created.status is BroadcastStatus.SCHEDULED
 
 
@@ -68,9 +72,11 @@ async def test_wrong_private_key_is_a_bad_signature_at_the_sandbox() -> None:
 
 async def test_impossible_transition_is_the_providers_error() -> None:
     """Resuming a broadcast that is sending: ERROR from the sandbox, ProviderError here."""
-    async with running_sandbox(SandboxConfig(broadcast_rate=0.001)) as sandbox:
-        async with OgangiClient(sandbox.base_url, sandbox.credentials()) as client:
-            created = await client.create_broadcast_from_json(RECIPIENTS, shortcode="55500")
-            with pytest.raises(ProviderError) as caught:
-                await client.resume_broadcast(created.id)
+    async with (
+        running_sandbox(SandboxConfig(broadcast_rate=0.001)) as sandbox,
+        OgangiClient(sandbox.base_url, sandbox.credentials()) as client,
+    ):
+        created = await client.create_broadcast_from_json(RECIPIENTS, shortcode="55500")
+        with pytest.raises(ProviderError) as caught:
+            await client.resume_broadcast(created.id)
     assert "ERROR" in str(caught.value)

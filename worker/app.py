@@ -77,7 +77,7 @@ class ResilientWorker(Worker):
         running = sum(not task.done() for task in self.tasks.values())
         self.job_counter = running
         # Unbounded: the running tasks' completions release into it, up to max_jobs + 1 again.
-        self.sem = asyncio.Semaphore(self.max_jobs + 1 - running)
+        self.sem = asyncio.Semaphore(self.max_jobs + 1 - running)  # type: ignore[assignment]
 
 
 def build_worker(

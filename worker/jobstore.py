@@ -30,7 +30,7 @@ class JobStore:
     async def create(self, job_id: str, kind: str, name: str, **fields: Any) -> bool:
         """Register a queued job; False when a job with this id already exists."""
         key = keys.job_summary(job_id)
-        created = await self.redis.hsetnx(key, "state", "queued")
+        created = await self.redis.hsetnx(key, "state", "queued")  # type: ignore[misc]
         if created:
             await self.update(job_id, kind=kind, name=name, created_at=now_iso(), **fields)
         return bool(created)
@@ -49,7 +49,7 @@ class JobStore:
     async def fail(self, job_id: str, error: str) -> None:
         """Failed is final: the first error is the one the user sees."""
         key = keys.job_summary(job_id)
-        await self.redis.hsetnx(key, "error", error)
+        await self.redis.hsetnx(key, "error", error)  # type: ignore[misc]
         await self.update(job_id, state="failed", finished_at=now_iso())
 
     async def add(self, job_id: str, **increments: int) -> None:
@@ -61,7 +61,7 @@ class JobStore:
             await pipe.execute()
 
     async def get(self, job_id: str) -> dict[str, str] | None:
-        raw = await self.redis.hgetall(keys.job_summary(job_id))
+        raw = await self.redis.hgetall(keys.job_summary(job_id))  # type: ignore[misc]
         if not raw:
             return None
         return {k.decode(): v.decode() for k, v in raw.items()}

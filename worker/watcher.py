@@ -313,7 +313,7 @@ class Watcher:
 
     async def _remember(self, job_id: str, name: str, upload: str, manifest: str | None) -> None:
         record = {"name": name, "upload": upload, "manifest": manifest}
-        await self.redis.hset(keys.watcher_pending(), job_id, json.dumps(record))
+        await self.redis.hset(keys.watcher_pending(), job_id, json.dumps(record))  # type: ignore[misc]
 
     async def _reject(self, entry: Entry, manifest: Entry | None, message: str) -> None:
         await self.bucket.put(f"failed/{entry.name}.error.txt", (message + "\n").encode())
@@ -324,7 +324,7 @@ class Watcher:
     # --- filing away the inputs of final jobs --------------------------------------------------
 
     async def _finish_final_jobs(self, report: PollReport) -> None:
-        pending = await self.redis.hgetall(keys.watcher_pending())
+        pending = await self.redis.hgetall(keys.watcher_pending())  # type: ignore[misc]
         for raw_id, raw_record in pending.items():
             job_id = raw_id.decode()
             summary = await self.jobs.get(job_id)
@@ -336,7 +336,7 @@ class Watcher:
                 continue
             try:
                 where = await self._file_away(job_id, json.loads(raw_record), state, summary)
-                await self.redis.hdel(keys.watcher_pending(), job_id)
+                await self.redis.hdel(keys.watcher_pending(), job_id)  # type: ignore[misc]
             finally:
                 await self.redis.delete(finish)
             report.finished[job_id] = where
