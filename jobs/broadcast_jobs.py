@@ -18,8 +18,6 @@ writes ``results/<campaign>.<job>.csv`` and the summary (rules in ``jobs.broadca
 
 from __future__ import annotations
 
-import asyncio
-import io
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,7 +46,7 @@ from jobs.broadcast_schedule import (
 )
 from jobs.readers import RecipientFileError
 from jobs.recipients import READY
-from jobs.results import write_results
+from jobs.reporting import publish_results
 from jobs.send import backoff, work_key
 from jobs.sourcing import nothing_to_send, read_recipients, resolve_sender
 from jobs.text import TemplateError
@@ -77,10 +75,6 @@ PREPARED_COLUMNS = (*chunks.PREPARED_COLUMNS, "text")
 #: Consecutive ERROR answers to getBroadcast after which a broadcast counts as deleted.
 DELETED_AFTER_ERRORS = 3
 LEDGER_TTL_SECONDS = 30 * 24 * 3600
-
-
-def results_key(campaign: str, job_id: str) -> str:
-    return f"results/{campaign}.{job_id}.csv"
 
 
 def prepared_key(job_id: str) -> str:
@@ -497,18 +491,6 @@ async def _write_results(
     else:  # failed before any create: every READY row is FAILED with the job's error
         summary = await rt.jobs.get(job_id) or {}
         results = chunks.mark_unsent(prepared, f"not sent: {summary.get('error', 'job failed')}")
-    key = results_key(campaign, job_id)
-    await rt.bucket.put(key, await asyncio.to_thread(_results_bytes, results))
     if error:
         await _note_error(rt, job_id, error)
-    counts = chunks.final_counts(results)
-    await rt.jobs.update(
-        job_id, state=state, results=rt.bucket.url(key), finished_at=now_iso(), **counts
-    )
-    log.info("broadcast job finished", job=job_id, state=state, results=rt.bucket.url(key), **counts)
-
-
-def _results_bytes(results: pd.DataFrame) -> bytes:
-    sink = io.BytesIO()
-    write_results(results, sink)
-    return sink.getvalue()
+    await publish_results(rt, job_id, campaign, results, state=state)

@@ -12,7 +12,6 @@ its rows; written once, the first writer wins), then ``results/<name>.<job>.csv`
 from __future__ import annotations
 
 import asyncio
-import io
 import random
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from jobs import chunks
 from jobs.payloads import SendJob, chunk_job_id, finalize_job_id
 from jobs.readers import RecipientFileError
 from jobs.recipients import READY
-from jobs.results import write_results
+from jobs.reporting import publish_results
 from jobs.sourcing import nothing_to_send, read_recipients, resolve_sender
 from jobs.text import TemplateError
 from ogangi.errors import (
@@ -61,10 +60,6 @@ def outcome_key(job_id: str, chunk: int) -> str:
     return work_key(job_id, f"out-{chunk:06d}.parquet")
 
 
-def results_key(name: str, job_id: str) -> str:
-    return f"results/{Path(name).stem}.{job_id}.csv"
-
-
 def backoff(job_try: int) -> float:
     delay = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, job_try - 1))
     return delay * random.uniform(0.5, 1.5)
@@ -91,7 +86,7 @@ async def prepare_send(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
         await rt.jobs.fail(job.job_id, str(exc))
         if frame is not None:  # every row still gets its verdict in the results file
             unsent = chunks.mark_unsent(frame, f"not sent: {exc}")
-            await _write_results(rt, job.job_id, job.name, unsent, state="failed")
+            await publish_results(rt, job.job_id, Path(job.name).stem, unsent, state="failed")
         log.warning("job failed in preparation", job=job.job_id, error=str(exc))
         return "failed"
     total = chunks.chunk_count(frame)
@@ -302,25 +297,6 @@ async def finalize(ctx: dict[str, Any], job_id: str) -> str:
     outcomes = pd.concat(parts, ignore_index=True) if parts else chunks.uniform_outcomes([], "", "")
     results = await asyncio.to_thread(chunks.merge_outcomes, prepared, outcomes)
     state = "failed" if summary.get("state") == "failed" else "done"
-    await _write_results(rt, job_id, summary.get("name", job_id), results, state=state)
+    await publish_results(rt, job_id, Path(summary.get("name", job_id)).stem, results, state=state)
     await rt.bucket.delete_prefix(f"work/{job_id}/")
     return state
-
-
-async def _write_results(
-    rt: Runtime, job_id: str, name: str, results: pd.DataFrame, *, state: str
-) -> None:
-    key = results_key(name, job_id)
-    await rt.bucket.put(key, await asyncio.to_thread(_results_bytes, results))
-    counts = chunks.final_counts(results)
-    await rt.jobs.update(
-        job_id, state=state, results=rt.bucket.url(key), finished_at=now_iso(), **counts
-    )
-    log.info("job finished", job=job_id, state=state, results=rt.bucket.url(key), **counts)
-    metrics.job_finished(state, counts)
-
-
-def _results_bytes(results: pd.DataFrame) -> bytes:
-    sink = io.BytesIO()
-    write_results(results, sink)
-    return sink.getvalue()

@@ -1,0 +1,46 @@
+"""The end of every job: the results file in the bucket, the summary, the log line, the metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+
+import pandas as pd
+import structlog
+
+from jobs import chunks
+from jobs.results import write_results
+from worker import metrics
+from worker.jobstore import now_iso
+from worker.runtime import Runtime
+
+log = structlog.get_logger("smspipe.jobs")
+
+_UNSAFE = re.compile(r"[^\w.\- ]+")
+
+
+def results_key(stem: str, job_id: str) -> str:
+    """``results/<stem>.<job>.csv``; a stem from user input cannot leave ``results/``."""
+    safe = _UNSAFE.sub("_", stem).strip(" .") or "results"
+    return f"results/{safe[:100]}.{job_id}.csv"
+
+
+async def publish_results(
+    rt: Runtime, job_id: str, stem: str, results: pd.DataFrame, *, state: str
+) -> dict[str, int]:
+    """Write the results file and close the job's summary with its counts."""
+    key = results_key(stem, job_id)
+    await rt.bucket.put(key, await asyncio.to_thread(_csv_bytes, results))
+    counts = chunks.final_counts(results)
+    url = rt.bucket.url(key)
+    await rt.jobs.update(job_id, state=state, results=url, finished_at=now_iso(), **counts)
+    log.info("job finished", job=job_id, state=state, results=url, **counts)
+    metrics.job_finished(state, counts)
+    return counts
+
+
+def _csv_bytes(results: pd.DataFrame) -> bytes:
+    sink = io.BytesIO()
+    write_results(results, sink)
+    return sink.getvalue()
