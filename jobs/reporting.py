@@ -18,11 +18,12 @@ from worker.runtime import Runtime
 log = structlog.get_logger("smspipe.jobs")
 
 _UNSAFE = re.compile(r"[^\w.\- ]+")
+_DOTS = re.compile(r"\.{2,}")
 
 
 def results_key(stem: str, job_id: str) -> str:
     """``results/<stem>.<job>.csv``; a stem from user input cannot leave ``results/``."""
-    safe = _UNSAFE.sub("_", stem).strip(" .") or "results"
+    safe = _DOTS.sub(".", _UNSAFE.sub("_", stem)).strip(" .") or "results"
     return f"results/{safe[:100]}.{job_id}.csv"
 
 
