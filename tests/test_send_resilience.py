@@ -183,3 +183,37 @@ async def test_four_workers_share_one_request_rate(
     assert status["state"] == "done" and status["counts"]["sent"] == 160, status
     assert stats.total >= 40
     assert stats.arrivals.max <= 8, stats.to_json(0)
+
+
+async def test_sigterm_lets_the_chunks_in_hand_finish(
+    tmp_path: Path, redis_url: str, redis: object
+) -> None:
+    """SIGTERM mid-job: the worker finishes its calls and exits 0; the next one ends the job
+    with every row SENT (nothing left ambiguous by the shutdown)."""
+    numbers = us_numbers(200)
+    source = write_csv(tmp_path / "list.csv", numbers)
+    config = SandboxConfig(faults=FaultPlan(latency_seconds=0.3))
+    async with running_sandbox(config) as sandbox:
+        settings = settings_for(sandbox, tmp_path / "bucket", smspipe_chunk_size=10)
+        env = worker_env(settings, redis_url)
+        pool: ArqRedis = await open_pool(redis_url)
+        bucket = Bucket.from_setting(str(tmp_path / "bucket"))
+        job_id = await send_file(pool, source, "Hi {0}", bucket=bucket)
+        first = await start_worker(env, tmp_path / "worker1.log")
+        while len(sandbox.ledger) < 40:
+            await asyncio.sleep(0.02)
+        first.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(first.wait(), 30)
+        second = await start_worker(env, tmp_path / "worker2.log")
+        try:
+            status = await wait_for_job(pool, job_id, timeout=60)
+        finally:
+            await stop(second)
+            await pool.aclose()
+        sent = ledger_numbers(sandbox)
+
+    assert code == 0
+    assert status["state"] == "done" and status["counts"]["sent"] == 200, status
+    results = read_results(status["results"])
+    check_accounting(results, sent, 200)
+    assert set(results["state"]) == {"SENT"}
