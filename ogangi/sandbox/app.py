@@ -70,13 +70,17 @@ async def api_entry(request: web.Request) -> web.StreamResponse:
 
     plan = config.faults
     delay = state.faults.latency(plan, spec.name)
-    if delay:
-        await asyncio.sleep(delay)
     fault = state.faults.choose(plan, spec.name)
     if fault is None:
+        # Latency is the provider's processing time: the request is read and acted on first,
+        # as a real server does, so a client that dies while waiting has still been served.
         reply = await _process(request, state, spec, segments)
+        if delay:
+            await asyncio.sleep(delay)
         state.stats.record(spec.name, reply.outcome)
         return xml_response(reply)
+    if delay:
+        await asyncio.sleep(delay)
     state.stats.record(spec.name, fault.value)
     if not fault.processes_request:
         return await _fail_unprocessed(request, fault, plan, _input_name(state, spec))
