@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -75,35 +76,57 @@ def chunk_msisdns(content: bytes) -> list[str]:
 def outcomes_from_reply(msisdns: Sequence[str], reply: MessageColumns) -> pd.DataFrame:
     """Match the reply's messages to the chunk's rows by number (unique after dedupe).
 
-    A row the reply does not mention may or may not have been sent: it is UNKNOWN, never SENT.
+    The provider answers in file order, so the usual reply lines up as it is and is read as
+    columns; any other reply is matched number by number. A row the reply does not mention
+    may or may not have been sent: it is UNKNOWN, never SENT.
     """
-    dtype = "string[pyarrow]"
-    found = pd.DataFrame(
-        {
-            "message_id": pd.array(reply.id, dtype=dtype),
-            "provider_status": pd.array(reply.status, dtype=dtype),
-            "description": pd.array(reply.status_description, dtype=dtype),
-        },
-        index=pd.Index(reply.to, dtype=dtype),
-    )
-    found = found[~found.index.duplicated()]
-    matched = found.reindex(pd.Index(list(msisdns), dtype=dtype))
-    status = matched["provider_status"]
-    accepted = status.isin(list(ACCEPTED_STATUSES)).to_numpy()
-    missing = status.isna().to_numpy()
-    state = np.where(accepted, SENT, np.where(missing, UNKNOWN, FAILED))
-    description = matched["description"].where(matched["description"].fillna("") != "", status)
-    reason = np.where(
+    numbers = list(msisdns)
+    if reply.to != numbers:
+        reply = _realigned(numbers, reply)
+    status = pa.array(reply.status, pa.string())
+    description = pa.array(reply.status_description, pa.string())
+    missing = pc.is_null(status)
+    accepted = pc.fill_null(pc.is_in(status, value_set=_ACCEPTED), False)
+    state = pc.if_else(accepted, "SENT", pc.if_else(missing, "UNKNOWN", "FAILED"))
+    said = pc.if_else(pc.equal(pc.fill_null(description, ""), ""), status, description)
+    reason = pc.if_else(
         accepted,
-        np.array(None, dtype=object),
-        np.where(missing, "the provider's reply does not mention this number", description),
+        pa.scalar(None, pa.string()),
+        pc.if_else(missing, "the provider's reply does not mention this number", said),
     )
-    return _outcomes(
-        msisdns,
-        state.tolist(),
-        reason.tolist(),
-        matched["message_id"].tolist(),
-        status.tolist(),
+    return _frame(
+        msisdn=pa.array(numbers, pa.string()),
+        state=state,
+        reason=reason,
+        message_id=pa.array(reply.id, pa.string()),
+        provider_status=status,
+    )
+
+
+_ACCEPTED = pa.array(sorted(ACCEPTED_STATUSES), pa.string())
+
+
+def _realigned(numbers: list[str], reply: MessageColumns) -> MessageColumns:
+    """The reply's fields in the chunk's row order (None where a number is not in it)."""
+    position: dict[str, int] = {}
+    for index, to in enumerate(reply.to):
+        position.setdefault(to, index)
+    found = [position.get(number) for number in numbers]
+
+    def pick(values: list[str | None] | list[str]) -> list[str | None]:
+        return [None if i is None else values[i] for i in found]
+
+    return MessageColumns(
+        id=pick(reply.id),
+        to=numbers,
+        status=pick(reply.status),  # type: ignore[arg-type]
+        status_description=pick(reply.status_description),  # type: ignore[arg-type]
+    )
+
+
+def _frame(**columns: pa.Array) -> pd.DataFrame:
+    return pd.DataFrame(
+        {name: pd.arrays.ArrowStringArray(values) for name, values in columns.items()}
     )
 
 
@@ -138,24 +161,49 @@ def outcome_counts(outcomes: pd.DataFrame) -> dict[str, int]:
 
 
 def merge_outcomes(prepared: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
-    """Final results: READY rows take their chunk's outcome; a READY row with none is UNKNOWN."""
+    """Final results: READY rows take their chunk's outcome; a READY row with none is UNKNOWN.
+
+    The outcome files, read in chunk order, list the READY rows in file order; when they all
+    exist the outcomes line up with those rows and are laid in place (no join). Otherwise
+    each READY row looks its number up.
+    """
     result = _editable(prepared)
-    result["message_id"] = pd.array([None] * len(result), dtype="string[pyarrow]")
-    result["provider_status"] = pd.array([None] * len(result), dtype="string[pyarrow]")
-    ready = (result["state"] == READY).to_numpy()
-    if ready.any():
-        lookup = outcomes.drop_duplicates("msisdn").set_index("msisdn")
-        keys = result.loc[ready, "msisdn"]
-        matched = lookup.reindex(keys.to_numpy())
-        state = matched["state"].fillna(UNKNOWN).to_numpy()
-        reason = matched["reason"].to_numpy(dtype=object)
-        missing = matched["state"].isna().to_numpy()
-        reason[missing] = "no outcome was recorded for this row"
-        result.loc[ready, "state"] = state
-        result.loc[ready, "reason"] = reason
-        result.loc[ready, "message_id"] = matched["message_id"].to_numpy(dtype=object)
-        result.loc[ready, "provider_status"] = matched["provider_status"].to_numpy(dtype=object)
+    ready = pc.equal(_arrow(result["state"]), READY)
+    ready = pc.fill_null(ready, False)
+    wanted = _arrow(result["msisdn"]).filter(ready)
+    got = {name: _arrow(outcomes[name]) for name in OUTCOME_COLUMNS}
+    if not got["msisdn"].equals(wanted):
+        got = _lookup(wanted, got)
+    unknown = pc.is_null(got["state"])
+    got["reason"] = pc.if_else(unknown, "no outcome was recorded for this row", got["reason"])
+    got["state"] = pc.fill_null(got["state"], UNKNOWN)
+    nothing = pa.nulls(len(result), pa.string())
+    for name, base in (
+        ("state", _arrow(result["state"])),
+        ("reason", _arrow(result["reason"])),
+        ("message_id", nothing),
+        ("provider_status", nothing),
+    ):
+        merged = pc.replace_with_mask(base, ready, got[name]) if len(wanted) else base
+        result[name] = pd.arrays.ArrowStringArray(merged)
     return result
+
+
+def _arrow(column: pd.Series) -> pa.Array:
+    """The column as one Arrow ``string`` array (zero-copy for Arrow-backed text)."""
+    if isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow":
+        values = pa.array(column.array)
+    else:
+        values = pa.array(column.astype("string[pyarrow]").array)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return values.cast(pa.string())
+
+
+def _lookup(wanted: pa.Array, got: dict[str, pa.Array]) -> dict[str, pa.Array]:
+    """Outcomes for ``wanted`` numbers by value (first outcome of a number wins)."""
+    index = pc.index_in(wanted, value_set=got["msisdn"])
+    return {name: pc.take(values, index) for name, values in got.items()}
 
 
 def mark_unsent(frame: pd.DataFrame, reason: str) -> pd.DataFrame:
