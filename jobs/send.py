@@ -92,11 +92,6 @@ async def prepare_send(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
     total = chunks.chunk_count(frame)
     prepared_frame = frame[list(chunks.PREPARED_COLUMNS)]
     await rt.bucket.put(work_key(job.job_id, "prepared.parquet"), chunks.to_parquet(prepared_frame))
-    ready = frame[frame["chunk"].notna()]
-    for number, rows in ready.groupby("chunk", sort=True):
-        content = chunks.chunk_file(rows, sender=sender, timezone=rt.settings.smspipe_timezone)
-        await rt.bucket.put(chunk_key(job.job_id, int(number)), content)
-
     counts = chunks.final_counts(prepared_frame)
     await rt.jobs.update(
         job.job_id,
@@ -109,16 +104,18 @@ async def prepare_send(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
         suppressed=counts["suppressed"],
         sender=sender,
     )
-    ledger = ChunkLedger(rt.redis, job.job_id)
-    await ledger.create(range(1, total + 1), ttl=7 * 24 * 3600)
+    await ChunkLedger(rt.redis, job.job_id).create(range(1, total + 1), ttl=7 * 24 * 3600)
+    # Each chunk is queued as soon as its file exists: the first calls go out while the rest
+    # of a big list is still being cut.
     pool: ArqRedis = ctx["redis"]
     resend = job.options.resend_unknown
-    for number in range(1, total + 1):
+    for number, rows in frame[frame["chunk"].notna()].groupby("chunk", sort=True):
+        content = chunks.chunk_file(rows, sender=sender, timezone=rt.settings.smspipe_timezone)
+        await rt.bucket.put(chunk_key(job.job_id, int(number)), content)
         await pool.enqueue_job(
-            "send_chunk", job.job_id, number, resend, _job_id=chunk_job_id(job.job_id, number)
-        )
-    if total == 0:
-        await _maybe_finalize(ctx, rt, job.job_id)
+            "send_chunk", job.job_id, int(number), resend,
+            _job_id=chunk_job_id(job.job_id, int(number)),
+        )  # fmt: skip
     log.info("job prepared", job=job.job_id, rows=len(frame), chunks=total)
     return "sending"
 

@@ -119,7 +119,9 @@ def build_worker(
         handle_signals=handle_signals,
         # SIGTERM: stop taking jobs, let chunks in flight finish, then cancel what is left.
         job_completion_wait=int(min(timeout, 30)),
-        max_jobs=max(settings.smspipe_concurrency * 2, 4),
+        # A few more than the calls in flight (prepare and finalize run beside them); a larger
+        # number lets the first worker to poll take most of a job's chunks from the others.
+        max_jobs=settings.smspipe_concurrency + 2,
         job_timeout=timeout,
         poll_delay=poll_delay,
         keep_result=3600,

@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     smspipe_max_messages_per_second: float | None = None
     smspipe_chunk_size: int = 10_000
     #: Requests in flight per worker process, on top of the shared rate limit.
-    smspipe_concurrency: int = 8
+    smspipe_concurrency: int = 4
     #: Longest a job may run. arq re-runs the job of a worker that died once this (+10 s) has
     #: passed, so it is kept short: a chunk is one HTTP call.
     smspipe_job_timeout: float = 120.0
