@@ -168,8 +168,8 @@ def parse_message_columns(
 ) -> tuple[Envelope, MessageColumns | None]:
     """``parse_messages`` for the hot path: columns instead of objects, about twice as fast.
 
-    Same screening; the tree is built by lxml (entities off, no network, no DTD) and each
-    field is pulled out with one compiled XPath. When a field is missing or empty in some
+    Same screening; the usual reply is then read by ``scan_regular_reply``, any other by lxml
+    (entities off, no network, no DTD), each field pulled out with one compiled XPath. When a field is missing or empty in some
     message the columns would not line up, so that reply is read message by message instead.
     Measured on a 10 000-message reply: 37 ms against 73 ms for ``parse_messages``.
     """
@@ -177,6 +177,13 @@ def parse_message_columns(
     if encoding not in ("UTF-8", "US-ASCII"):  # the wrapped bytes carry no declaration
         envelope, messages = parse_messages(body, max_bytes=max_bytes)
         return envelope, None if messages is None else _columns_of(messages)
+    scanned = scan_regular_reply(bytes(body))
+    if scanned is not None:
+        return scanned
+    return _tree_message_columns(body, wrapped)
+
+
+def _tree_message_columns(body: bytes, wrapped: bytes) -> tuple[Envelope, MessageColumns | None]:
     try:
         root = lxml_etree.fromstring(wrapped, _LXML_PARSER)
     except lxml_etree.XMLSyntaxError as exc:
@@ -206,6 +213,92 @@ def parse_message_columns(
         to=[t.strip() for t in tos],
         status=[s.strip() for s in statuses],
         status_description=[d.strip() for d in descriptions],
+    )
+
+
+_FIELD_PATTERNS = {
+    name: re.compile(rb"<%s>([^<&]*)</%s>" % (name.encode(), name.encode()))
+    for name in (*_COLUMN_FIELDS, "input", "description")
+}
+_FIELD_TAGS = [b"<%s>" % name.encode() for name in _COLUMN_FIELDS]
+
+
+def scan_regular_reply(body: bytes) -> tuple[Envelope, MessageColumns] | None:
+    """The common reply read straight off the bytes, or None for anything less regular.
+
+    A successful sendSMSByFile reply is a flat list of ``<message>`` elements whose fields
+    are plain text. That shape is checked strictly (the envelope's tags once each, every
+    message holding each field exactly once, no entity, CDATA, comment, attribute or
+    namespace in the way, nothing after the list but closing tags); anything else returns
+    None and goes to the XML parser. Runs after the same screening. 10 000 messages: 32 ms
+    here, against 51 ms for the lxml tree and XPath (and 73 ms for ``parse_messages``).
+    """
+    start, end = body.find(b"<messages>"), body.rfind(b"</messages>")
+    if start < 0 or end < start:
+        return None
+    declaration = _DECLARATION.match(body)
+    head = body[declaration.end() if declaration else 0 : start]
+    tail = body[end + len(b"</messages>") :]
+    region = body[start + len(b"<messages>") : end]
+    if any(marker in head for marker in (b"<!", b"<?", b"xmlns")) or any(
+        marker in region for marker in (b"<!", b"<?")
+    ):
+        return None
+    if not head.rstrip().endswith(b"<result>") or _tail_words(tail) not in _TAILS:
+        return None
+    envelope = _scan_envelope(head, body)
+    if envelope is None or envelope.status != "OK":
+        return None
+    parts = region.split(b"</message>")
+    messages = parts[:-1]
+    if parts[-1].strip() or any(not part.lstrip().startswith(b"<message>") for part in messages):
+        return None
+    # Each message holds each field exactly once (an attribute, an entity or a nested tag
+    # makes a field unreadable here, and the count shows it).
+    if any(part.count(tag) != 1 for tag in _FIELD_TAGS for part in messages):
+        return None
+    columns: list[list[str]] = []
+    for name in _COLUMN_FIELDS:
+        values = _FIELD_PATTERNS[name].findall(region)
+        if len(values) != len(messages):
+            return None
+        try:
+            columns.append([value.decode("utf-8").strip() for value in values])
+        except UnicodeDecodeError:
+            return None
+    ids, tos, statuses, descriptions = columns
+    return envelope, MessageColumns(
+        id=[i or None for i in ids], to=tos, status=statuses, status_description=descriptions
+    )
+
+
+_TAILS = {(b"result",), (b"result", b"response")}
+
+
+def _tail_words(tail: bytes) -> tuple[bytes, ...]:
+    """``</result></response>`` -> (b"result", b"response"); anything else shows up as junk."""
+    text = tail.strip()
+    if not text.startswith(b"</") or not text.endswith(b">"):
+        return (text,)
+    return tuple(word.strip() for word in text[2:-1].split(b"></"))
+
+
+def _scan_envelope(head: bytes, body: bytes) -> Envelope | None:
+    found: dict[str, str] = {}
+    for name in ("status", "description", "input"):
+        values = _FIELD_PATTERNS[name].findall(head)
+        if len(values) > 1 or (name == "status" and not values):
+            return None
+        try:
+            found[name] = values[0].decode("utf-8").strip() if values else ""
+        except UnicodeDecodeError:
+            return None
+    return Envelope(
+        status=found["status"],
+        description=found["description"],
+        input=found["input"] or None,
+        error=None,
+        raw=body,
     )
 
 
