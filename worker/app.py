@@ -19,6 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from jobs import phones
 from jobs.broadcast_jobs import create_broadcast, track_broadcast
 from jobs.send import finalize, prepare_send, send_chunk
 from worker.runtime import CTX_KEY, Runtime
@@ -93,6 +94,9 @@ def build_worker(
 
     async def startup(ctx: dict[str, Any]) -> None:
         ctx[CTX_KEY] = await Runtime.start(settings, ctx["redis"])
+        # Off the loop and not awaited: the worker takes jobs at once, the first big list
+        # then finds the phone tables built.
+        ctx["warm_up"] = asyncio.create_task(asyncio.to_thread(phones.warm_up))
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         runtime = ctx.get(CTX_KEY)
