@@ -123,6 +123,15 @@ def _messages_reply(
         root = parser.close()
     except ET.ParseError as exc:
         raise MalformedResponse(f"response is not well-formed XML ({_reason(exc)})") from None
+    envelope, messages = _tree_envelope(root, body)
+    if messages is None:
+        return envelope, None
+    return envelope, [_message(m) for m in messages.iterfind("message")]
+
+
+def _tree_envelope(root: Any, body: bytes) -> tuple[Envelope, Any]:
+    """The envelope of a parsed reply and its ``<messages>`` element (ElementTree or lxml:
+    both speak ``find``/``findtext``)."""
     node = root if root.find("status") is not None or len(root) != 1 else root[0]
     status = node.find("status")
     if status is None:
@@ -135,10 +144,7 @@ def _messages_reply(
         error=_element_error(result),
         raw=body,
     )
-    messages = result.find("messages") if result is not None else None
-    if messages is None:
-        return envelope, None
-    return envelope, [_message(m) for m in messages.iterfind("message")]
+    return envelope, result.find("messages") if result is not None else None
 
 
 @dataclass(frozen=True)
@@ -188,19 +194,7 @@ def _tree_message_columns(body: bytes, wrapped: bytes) -> tuple[Envelope, Messag
         root = lxml_etree.fromstring(wrapped, _LXML_PARSER)
     except lxml_etree.XMLSyntaxError as exc:
         raise MalformedResponse(f"response is not well-formed XML ({_reason(exc)})") from None
-    node = root if root.find("status") is not None or len(root) != 1 else root[0]
-    status = node.find("status")
-    if status is None:
-        raise MalformedResponse("response has no <status> element")
-    result = node.find("result")
-    envelope = Envelope(
-        status=(status.text or "").strip(),
-        description=(node.findtext("description") or "").strip(),
-        input=(node.findtext("input") or "").strip() or None,
-        error=_lxml_error(result),
-        raw=body,
-    )
-    messages = result.find("messages") if result is not None else None
+    envelope, messages = _tree_envelope(root, body)
     if messages is None:
         return envelope, None
     count = len(messages.findall("message"))
@@ -308,13 +302,6 @@ def _fields_one_by_one(messages: Any) -> list[list[str]]:
         for column, name in zip(columns, _COLUMN_FIELDS, strict=True):
             column.append(message.findtext(name) or "")
     return columns
-
-
-def _lxml_error(result: Any) -> str | None:
-    if result is None:
-        return None
-    text = result.findtext("error")
-    return text.strip() if text else None
 
 
 def _columns_of(messages: list[Message]) -> MessageColumns:
@@ -444,7 +431,7 @@ def _message(element: ET.Element) -> Message:
     )
 
 
-def _element_error(result: ET.Element | None) -> str | None:
+def _element_error(result: Any) -> str | None:
     text = result.findtext("error") if result is not None else None
     return text.strip() or None if text else None
 

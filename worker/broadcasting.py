@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from jobs.broadcast_api import broadcast_options
 from jobs.enqueue import broadcast_action, broadcast_history, create_broadcast, job_status
 from worker.embedded import stop_recorded
-from worker.sending import FINAL, pool_for, release_embedded, worker_alongside
+from worker.sending import FINAL, enqueue_and_follow, pool_for
 from worker.settings import Settings
 from worker.storage import Bucket
 
@@ -41,23 +41,15 @@ async def create_and_follow(
         text, file.name, at=options.get("at"), tz=options.get("tz") or settings.smspipe_timezone,
         campaign=options.get("campaign"),
     )  # fmt: skip
-    async with pool_for(settings) as (pool, connection):
-        bucket = Bucket.from_setting(settings.smspipe_bucket)
-        job_id = await create_broadcast(
-            pool, file, text, bucket=bucket, settings=settings, **options
-        )
-        if console is not None:
-            console.print(f"broadcast job [bold]{job_id}[/] queued", highlight=False)
-        if not wait:
-            if connection.embedded and console is not None:
-                console.print("run [bold]smspipe worker[/] (or create with --wait) to process it")
-            status = await job_status(pool, job_id)
-            assert status is not None
-            return status
-        async with worker_alongside(settings, connection):
-            status = await follow_broadcast_job(pool, job_id, console)
-    release_embedded(settings, connection, stop_sandbox=False)
-    return status
+
+    async def enqueue(pool: ArqRedis, bucket: Bucket) -> str:
+        return await create_broadcast(pool, file, text, bucket=bucket, settings=settings, **options)
+
+    # The embedded sandbox stays up: the broadcast must still exist for `broadcast get`.
+    return await enqueue_and_follow(
+        settings, enqueue, follow_broadcast_job, console=console, wait=wait,
+        what="broadcast job", verb="create", stop_sandbox=False,
+    )  # fmt: skip
 
 
 async def follow_broadcast_job(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,21 +61,48 @@ async def send_and_follow(
     console: Console | None,
     **options: Any,
 ) -> dict[str, Any]:
+    """Enqueue a send job; with ``wait``, follow it to its end. Returns its status."""
     sandbox_was_running = (settings.smspipe_home / "sandbox.json").exists()
+
+    async def enqueue(pool: ArqRedis, bucket: Bucket) -> str:
+        return await send_file(pool, file, text, bucket=bucket, **options)
+
+    return await enqueue_and_follow(
+        settings, enqueue, follow, console=console, wait=wait, what="job", verb="send",
+        stop_sandbox=not sandbox_was_running,
+    )  # fmt: skip
+
+
+Enqueue = Callable[[ArqRedis, Bucket], Awaitable[str]]
+Follow = Callable[[ArqRedis, str, "Console | None"], Awaitable[dict[str, Any]]]
+
+
+async def enqueue_and_follow(
+    settings: Settings,
+    enqueue: Enqueue,
+    follow_job: Follow,
+    *,
+    console: Console | None,
+    wait: bool,
+    what: str,
+    verb: str,
+    stop_sandbox: bool,
+) -> dict[str, Any]:
+    """The shape of every ``--wait`` command: enqueue, then (embedded Redis) run a worker here
+    while following the job, then stop the embedded servers this command had to start."""
     async with pool_for(settings) as (pool, connection):
-        bucket = Bucket.from_setting(settings.smspipe_bucket)
-        job_id = await send_file(pool, file, text, bucket=bucket, **options)
+        job_id = await enqueue(pool, Bucket.from_setting(settings.smspipe_bucket))
         if console is not None:
-            console.print(f"job [bold]{job_id}[/] queued", highlight=False)
+            console.print(f"{what} [bold]{job_id}[/] queued", highlight=False)
         if not wait:
             if connection.embedded and console is not None:
-                console.print("run [bold]smspipe worker[/] (or send with --wait) to process it")
+                console.print(f"run [bold]smspipe worker[/] (or {verb} with --wait) to process it")
             status = await job_status(pool, job_id)
             assert status is not None
             return status
         async with worker_alongside(settings, connection):
-            status = await follow(pool, job_id, console)
-    release_embedded(settings, connection, stop_sandbox=not sandbox_was_running)
+            status = await follow_job(pool, job_id, console)
+    release_embedded(settings, connection, stop_sandbox=stop_sandbox)
     return status
 
 
