@@ -483,6 +483,59 @@ def print_dry_run(report: dict[str, Any], as_json: bool) -> None:
     out.print(table)
 
 
+# --- opt-outs ----------------------------------------------------------------------------------
+
+optout_app = typer.Typer(help="The account's opt-out list: numbers never sent to.")
+app.add_typer(optout_app, name="optout")
+
+
+def _optout(action: str, *args: Any) -> Any:
+    from worker import optout
+    from worker.sending import pool_for
+
+    async def go() -> Any:
+        async with pool_for(settings()) as (pool, _):
+            return await getattr(optout, action)(pool, *args)
+
+    return run(go())
+
+
+@optout_app.command("add")
+@cli_errors
+def optout_add(
+    numbers: list[str] = typer.Argument(None, help="Numbers, in any usual format."),
+    file: Path | None = typer.Option(None, "--file", help="A list of numbers (any format)."),
+    region: str | None = typer.Option(None, help="Country of national numbers."),
+) -> None:
+    """Add numbers (or a file of them) to the opt-out list."""
+    if not numbers and file is None:
+        raise fail("give numbers or --file")
+    region = region or settings().smspipe_default_region
+    report = _optout("add", list(numbers or []), region, file)
+    out.print(f"added {report['added']}, already listed {report['already']}", highlight=False)
+    if report["invalid"]:
+        raise fail(f"not phone numbers, not added: {', '.join(report['invalid'])}")
+
+
+@optout_app.command("remove")
+@cli_errors
+def optout_remove(
+    numbers: list[str] = typer.Argument(..., help="Numbers to take off the list."),
+    region: str | None = typer.Option(None, help="Country of national numbers."),
+) -> None:
+    """Take numbers off the opt-out list."""
+    report = _optout("remove", list(numbers), region or settings().smspipe_default_region)
+    out.print(f"removed {report['removed']}", highlight=False)
+
+
+@optout_app.command("list")
+@cli_errors
+def optout_list() -> None:
+    """Print the opt-out list, one number a line."""
+    for number in _optout("members"):
+        print(number)
+
+
 # --- embedded servers -------------------------------------------------------------------------
 
 
