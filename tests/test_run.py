@@ -14,6 +14,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import REPO
 from worker.embedded import free_port
 
@@ -180,3 +182,14 @@ def test_the_dockerfile_installs_the_project_on_python_3_11_slim() -> None:
     assert 'ENTRYPOINT ["smspipe"]' in dockerfile
     ignored = (REPO / ".dockerignore").read_text().split()
     assert {".venv", ".git", ".smspipe", "bucket"} <= set(ignored)
+
+
+def test_docker_compose_config_accepts_the_file() -> None:
+    """Where a Compose CLI is installed, `compose config` validates the file (it needs no engine)."""
+    if shutil.which("docker-compose") is None:
+        pytest.skip("no docker-compose CLI on this machine")
+    done = subprocess.run(
+        ["docker-compose", "--profile", "sandbox", "config", "-q"],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
