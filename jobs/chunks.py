@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -230,8 +230,14 @@ def final_counts(results: pd.DataFrame) -> dict[str, int]:
 
 def to_parquet(frame: pd.DataFrame) -> bytes:
     sink = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink)
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink, row_group_size=100_000)
     return sink.getvalue()
+
+
+def parquet_slices(data: bytes, rows: int) -> Iterator[pd.DataFrame]:
+    """A parquet file's rows, ``rows`` at a time, as frames like ``from_parquet`` gives."""
+    for batch in pq.ParquetFile(io.BytesIO(data)).iter_batches(batch_size=rows):
+        yield pa.Table.from_batches([batch]).to_pandas(types_mapper=_arrow_types)
 
 
 def from_parquet(data: bytes) -> pd.DataFrame:

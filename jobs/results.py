@@ -35,6 +35,7 @@ _INTEGER_COLUMNS = ("row", "segments", "chunk")
 _BOM = b"\xef\xbb\xbf"
 _FORMULA_STARTS = ["=", "+", "-", "@", "\t", "\r"]
 _PLAIN_INTEGER_RE = r"^[+-]?[0-9]+$"
+_OPTIONS = pacsv.WriteOptions(include_header=True, quoting_header="none", eol="\r\n")
 
 
 def neutralize(values: pa.Array) -> pa.Array:
@@ -84,10 +85,32 @@ def _text_column(column: pd.Series) -> pa.Array:
     return values if values.type == pa.large_string() else values.cast(pa.large_string())
 
 
+class ResultsWriter:
+    """The results file written slice by slice (a big job never holds all its rows at once);
+    the same bytes ``write_results`` gives for the whole frame."""
+
+    def __init__(self, sink: BinaryIO) -> None:
+        self._sink = sink
+        self._writer: pacsv.CSVWriter | None = None
+        self.rows = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        table = results_table(frame)
+        if self._writer is None:
+            self._sink.write(_BOM)
+            self._writer = pacsv.CSVWriter(self._sink, table.schema, write_options=_OPTIONS)
+        self._writer.write_table(table)
+        self.rows += table.num_rows
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
 def write_results(frame: pd.DataFrame, dest: str | Path | BinaryIO) -> int:
     """Write the results CSV; a path is replaced atomically. Returns the number of rows."""
     table = results_table(frame)
-    options = pacsv.WriteOptions(include_header=True, quoting_header="none", eol="\r\n")
+    options = _OPTIONS
     if not isinstance(dest, (str, Path)):
         dest.write(_BOM)
         pacsv.write_csv(table, dest, options)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from jobs import chunks
 from jobs.payloads import SendJob, chunk_job_id, finalize_job_id
 from jobs.readers import RecipientFileError
 from jobs.recipients import READY
-from jobs.reporting import publish_results
+from jobs.reporting import publish_results, publish_results_slices
 from jobs.sourcing import nothing_to_send, read_recipients, resolve_sender
 from jobs.text import TemplateError
 from ogangi.errors import (
@@ -284,16 +285,37 @@ async def finalize(ctx: dict[str, Any], job_id: str) -> str:
     summary = await rt.jobs.get(job_id) or {}
     if summary.get("state") == "done":
         return "done"
-    prepared = chunks.from_parquet(await rt.bucket.get(work_key(job_id, "prepared.parquet")))
-    total = int(summary.get("chunks_total", "0"))
-    parts = []
-    for number in range(1, total + 1):
-        key = outcome_key(job_id, number)
-        if await rt.bucket.exists(key):
-            parts.append(chunks.from_parquet(await rt.bucket.get(key)))
-    outcomes = pd.concat(parts, ignore_index=True) if parts else chunks.uniform_outcomes([], "", "")
-    results = await asyncio.to_thread(chunks.merge_outcomes, prepared, outcomes)
+    prepared = await rt.bucket.get(work_key(job_id, "prepared.parquet"))
     state = "failed" if summary.get("state") == "failed" else "done"
-    await publish_results(rt, job_id, Path(summary.get("name", job_id)).stem, results, state=state)
+    stem = Path(summary.get("name", job_id)).stem
+    slices = _merged_slices(rt, job_id, prepared)
+    await publish_results_slices(rt, job_id, stem, slices, state=state)
     await rt.bucket.delete_prefix(f"work/{job_id}/")
     return state
+
+
+#: Rows merged at a time by finalize: memory holds one slice, not the whole list.
+FINALIZE_SLICE_ROWS = 100_000
+
+
+async def _merged_slices(
+    rt: Runtime, job_id: str, prepared: bytes
+) -> AsyncIterator[pd.DataFrame]:
+    """The prepared rows in slices, each merged with the outcome files of its chunks."""
+    cached: dict[int, pd.DataFrame | None] = {}
+    for rows in chunks.parquet_slices(prepared, FINALIZE_SLICE_ROWS):
+        numbers = sorted({int(n) for n in rows["chunk"].dropna()})
+        for stale in [n for n in cached if n < (numbers[0] if numbers else 0)]:
+            del cached[stale]  # chunks run in file order: earlier ones are done with
+        parts = []
+        for number in numbers:
+            if number not in cached:
+                key = outcome_key(job_id, number)
+                found = await rt.bucket.exists(key)
+                cached[number] = chunks.from_parquet(await rt.bucket.get(key)) if found else None
+            if cached[number] is not None:
+                parts.append(cached[number])
+        outcomes = (
+            pd.concat(parts, ignore_index=True) if parts else chunks.uniform_outcomes([], "", "")
+        )
+        yield await asyncio.to_thread(chunks.merge_outcomes, rows, outcomes)

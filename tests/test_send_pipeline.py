@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from arq.connections import ArqRedis
 
 from jobs.enqueue import job_status, send_file
@@ -46,3 +47,31 @@ async def test_every_valid_number_gets_one_sms_and_every_row_is_reported(
     assert results["state"].value_counts().to_dict() == {"SENT": 25, "REJECTED": 2, "DUPLICATE": 1}
     assert results.loc[results["state"] == "SENT", "message_id"].notna().all()
     assert sorted(results["chunk"].dropna().unique()) == [1, 2, 3]
+
+
+async def test_results_merged_in_slices_are_the_same_as_in_one_piece(
+    tmp_path: Path, redis_url: str, redis: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """finalize merges slices that cut across chunks: every row still gets its own outcome."""
+    import jobs.send
+
+    monkeypatch.setattr(jobs.send, "FINALIZE_SLICE_ROWS", 7)
+    numbers = us_numbers(30)
+    rows = numbers[:12] + ["12", numbers[3]] + numbers[12:]  # a reject and a duplicate inside
+    source = write_csv(tmp_path / "list.csv", rows)
+    async with running_sandbox() as sandbox:
+        settings = settings_for(sandbox, tmp_path / "bucket", smspipe_chunk_size=4)
+        pool: ArqRedis = await open_pool(redis_url)
+        job_id = await send_file(pool, source, "Hi {0}", bucket=Bucket.from_setting(str(tmp_path / "bucket")))
+        await run_worker_until_idle(settings, redis_url)
+        status = await job_status(pool, job_id)
+        await pool.aclose()
+        by_number = {entry.to: entry.id for entry in sandbox.ledger.entries()}
+
+    assert status is not None and status["state"] == "done"
+    assert status["counts"]["sent"] == 30 and status["counts"]["duplicate"] == 1
+    results = read_results(status["results"])
+    assert list(results["row"]) == list(range(1, 33))
+    sent = results[results["state"] == "SENT"]
+    assert dict(zip(sent["msisdn"], sent["message_id"], strict=True)) == by_number
+    assert results.loc[12, "state"] == "REJECTED" and results.loc[13, "state"] == "DUPLICATE"

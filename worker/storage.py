@@ -74,6 +74,10 @@ class Bucket:
             return False
         return True
 
+    async def put_file(self, key: str, path: Path) -> None:
+        """Upload a file from disk without reading it into memory first."""
+        await obstore.put_async(self.store, key, path)
+
     async def exists(self, key: str) -> bool:
         try:
             await obstore.head_async(self.store, key)
