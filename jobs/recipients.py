@@ -335,6 +335,7 @@ _CODE = {state: np.int8(i) for i, state in enumerate(STATES)}
 #: Phone normalization runs in this many slices at once for lists of _PARALLEL_FROM rows or more.
 _PARALLEL = max(2, min(4, os.cpu_count() or 2))
 _PARALLEL_FROM = 50_000
+_SLICE_ROWS = 100_000
 
 
 def _first_seen_codes(msisdn: pa.Array, where: np.ndarray) -> np.ndarray:
@@ -443,8 +444,11 @@ def build_frame(
     n = len(data)
     rows = np.arange(1, n + 1, dtype=np.int64)
     raw = data[columns.phone].reset_index(drop=True)
-    parts = _PARALLEL if n >= _PARALLEL_FROM else 1
-    with ThreadPoolExecutor(max_workers=parts, thread_name_prefix="smspipe-prepare") as pool:
+    workers = _PARALLEL if n >= _PARALLEL_FROM else 1
+    # Slices of at most _SLICE_ROWS, ``workers`` at a time: the normalizer's temporaries
+    # (~260 bytes a row) then stay those of a few slices, whatever the list's length.
+    parts = max(workers, -(-n // _SLICE_ROWS))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="smspipe-prepare") as pool:
         bounds = np.linspace(0, n, parts + 1).astype(int)
         jobs = [pool.submit(phones.normalize, raw.iloc[lo:hi], region)
                 for lo, hi in itertools.pairwise(bounds)]
