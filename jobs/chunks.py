@@ -50,6 +50,16 @@ def chunk_count(frame: pd.DataFrame) -> int:
     return int(chunks.max()) if len(chunks) else 0
 
 
+def chunk_rows(frame: pd.DataFrame) -> Iterator[tuple[int, pd.DataFrame]]:
+    """(chunk number, its rows' numbers and texts), in order. READY rows are numbered in file
+    order, so each chunk is a run of them: sliced by position, no grouping copies."""
+    ready = frame.loc[frame["chunk"].notna(), ["msisdn", "text", "chunk"]]
+    numbers = ready["chunk"].to_numpy(dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, numbers[1:] != numbers[:-1]])
+    for start, end in zip(starts, [*starts[1:], len(numbers)], strict=True):
+        yield int(numbers[start]), ready.iloc[start:end]
+
+
 def chunk_file(rows: pd.DataFrame, *, sender: str, timezone: str = "UTC") -> bytes:
     """The sendSMSByFile upload for ``rows``: rendered texts, one line each (spec §7.3).
 

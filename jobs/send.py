@@ -110,13 +110,12 @@ async def prepare_send(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
     # of a big list is still being cut.
     pool: ArqRedis = ctx["redis"]
     resend = job.options.resend_unknown
-    for number, rows in frame[frame["chunk"].notna()].groupby("chunk", sort=True):
+    for number, rows in chunks.chunk_rows(frame):
         content = chunks.chunk_file(rows, sender=sender, timezone=rt.settings.smspipe_timezone)
-        await rt.bucket.put(chunk_key(job.job_id, int(number)), content)
+        await rt.bucket.put(chunk_key(job.job_id, number), content)
         await pool.enqueue_job(
-            "send_chunk", job.job_id, int(number), resend,
-            _job_id=chunk_job_id(job.job_id, int(number)),
-        )  # fmt: skip
+            "send_chunk", job.job_id, number, resend, _job_id=chunk_job_id(job.job_id, number)
+        )
     log.info("job prepared", job=job.job_id, rows=len(frame), chunks=total)
     return "sending"
 

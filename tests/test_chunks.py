@@ -71,3 +71,13 @@ def test_rows_of_a_job_that_failed_before_sending_are_failed_with_the_reason() -
     out = chunks.mark_unsent(frame, "not sent: no shortcode")
     assert out["state"].tolist() == ["FAILED", "REJECTED"]
     assert out["reason"].tolist() == ["not sent: no shortcode", "X"]
+
+
+def test_chunk_rows_gives_each_chunk_its_rows_in_order() -> None:
+    """Chunk 1 then 2, each with exactly its READY rows, skipping the others."""
+    frame = chunks.assign_chunks(
+        prepared(["READY", "REJECTED", "READY", "READY", "READY"], ["1", None, "2", "3", "4"]),
+        chunk_size=2,
+    )
+    got = [(n, rows["msisdn"].tolist()) for n, rows in chunks.chunk_rows(frame)]
+    assert got == [(1, ["1", "2"]), (2, ["3", "4"])]
