@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import structlog
 from arq import Retry
 from arq.connections import ArqRedis
@@ -90,16 +91,20 @@ async def prepare_send(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
             await publish_results(rt, job.job_id, Path(job.name).stem, unsent, state="failed")
         log.warning("job failed in preparation", job=job.job_id, error=str(exc))
         return "failed"
-    total = chunks.chunk_count(frame)
+    total, rows_in_file = chunks.chunk_count(frame), len(frame)
     prepared_frame = frame[list(chunks.PREPARED_COLUMNS)]
     await rt.bucket.put(work_key(job.job_id, "prepared.parquet"), chunks.to_parquet(prepared_frame))
     counts = chunks.final_counts(prepared_frame)
+    # From here only the READY rows' numbers and texts are needed: let the rest go.
+    sendable = frame.loc[frame["chunk"].notna(), ["msisdn", "text", "chunk"]]
+    del frame, prepared_frame
+    pa.default_memory_pool().release_unused()
     await rt.jobs.update(
         job.job_id,
         state="sending",
         chunks_total=total,
-        rows=len(frame),
-        ready=int((frame["chunk"].notna()).sum()),
+        rows=rows_in_file,
+        ready=len(sendable),
         rejected=counts["rejected"],
         duplicate=counts["duplicate"],
         suppressed=counts["suppressed"],
@@ -110,13 +115,13 @@ async def prepare_send(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
     # of a big list is still being cut.
     pool: ArqRedis = ctx["redis"]
     resend = job.options.resend_unknown
-    for number, rows in chunks.chunk_rows(frame):
+    for number, rows in chunks.chunk_rows(sendable):
         content = chunks.chunk_file(rows, sender=sender, timezone=rt.settings.smspipe_timezone)
         await rt.bucket.put(chunk_key(job.job_id, number), content)
         await pool.enqueue_job(
             "send_chunk", job.job_id, number, resend, _job_id=chunk_job_id(job.job_id, number)
         )
-    log.info("job prepared", job=job.job_id, rows=len(frame), chunks=total)
+    log.info("job prepared", job=job.job_id, rows=rows_in_file, chunks=total)
     return "sending"
 
 
