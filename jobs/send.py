@@ -150,13 +150,18 @@ async def send_chunk(
     if summary.get("state") == "failed":
         return await _settle_without_sending(ctx, rt, ledger, job_id, chunk, msisdns, summary)
 
-    timeout = rt.settings.smspipe_job_timeout
+    max_wait = rt.settings.smspipe_job_timeout / 3
     try:
         async with rt.send_slots:
-            await metrics.waited(rt.limiter.wait(len(msisdns), max_wait=timeout / 3))
+            slot = await metrics.waited(rt.limiter.slot(len(msisdns), max_wait=max_wait))
             claim = await ledger.claim(chunk, resend_unknown=resend_unknown)
             if claim.outcome is ClaimOutcome.SEND:
                 assert claim.attempt is not None
+                try:  # the claim took a round trip: still on time for the slot?
+                    await rt.limiter.keep(slot, len(msisdns), max_wait=max_wait)
+                except WaitTooLong:
+                    await ledger.release(chunk, claim.attempt)  # nothing was sent
+                    raise
                 return await _send(
                     ctx, rt, ledger, job_id, chunk, content, msisdns, claim.attempt, resend_unknown
                 )

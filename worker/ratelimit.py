@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from dataclasses import dataclass
 from datetime import timedelta
 from importlib.resources import files
 from typing import Any
@@ -65,6 +66,13 @@ Seconds = float | int | timedelta
 def seconds(value: Seconds) -> float:
     """A duration given as seconds or a ``timedelta``, as float seconds."""
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A reserved moment to send, on this process's event-loop clock."""
+
+    at: float
 
 
 class WaitTooLong(Exception):
@@ -153,16 +161,37 @@ class RateLimiter:
         """
         loop = asyncio.get_running_loop()
         started = loop.time()
+        await self.slot(messages, max_wait=max_wait)
+        return loop.time() - started
+
+    async def slot(self, messages: int = 1, *, max_wait: Seconds | None = None) -> Slot:
+        """``wait``, returning the slot, for a caller with work to do before it sends: it then
+        calls ``keep`` right before sending, which moves it to a new slot if it is late."""
         while True:
-            asked = loop.time()
-            delay = await self.acquire(messages, max_wait=max_wait)
-            if delay > 0:
-                await asyncio.sleep(delay)
-            # The slot is no earlier than asked + delay (Redis read its clock after `asked`),
-            # so this overestimates the lateness by at most one round trip.
-            if self.margin <= 0 or loop.time() - (asked + delay) <= self.margin:
-                return loop.time() - started
+            found = await self._sleep_to_slot(messages, max_wait)
+            if self.on_time(found):
+                return found
             self.missed_slots += 1
+
+    async def keep(self, slot: Slot, messages: int = 1, *, max_wait: Seconds | None = None) -> Slot:
+        """``slot`` if it is still on time, else the next one (slept until)."""
+        if self.on_time(slot):
+            return slot
+        self.missed_slots += 1
+        return await self.slot(messages, max_wait=max_wait)
+
+    def on_time(self, slot: Slot) -> bool:
+        return self.margin <= 0 or asyncio.get_running_loop().time() - slot.at <= self.margin
+
+    async def _sleep_to_slot(self, messages: int, max_wait: Seconds | None) -> Slot:
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        delay = await self.acquire(messages, max_wait=max_wait)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        # The slot is no earlier than asked + delay (Redis read its clock after `asked`), so
+        # lateness measured from there is overestimated by at most one round trip.
+        return Slot(at=asked + delay)
 
     async def penalize(self, retry_after: Seconds) -> float:
         """No new slot for anyone on this account before ``retry_after`` from now (a 429).

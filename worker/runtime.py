@@ -55,6 +55,7 @@ class Runtime:
                 account,
                 requests_per_second=settings.smspipe_max_requests_per_second,
                 messages_per_second=settings.smspipe_max_messages_per_second,
+                margin=settings.smspipe_rate_margin,
             ),
             jobs=JobStore(redis),
             send_slots=asyncio.Semaphore(settings.smspipe_concurrency),

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     smspipe_max_requests_per_second: float | None = None
     smspipe_max_messages_per_second: float | None = None
     smspipe_chunk_size: int = 10_000
+    #: Seconds between a rate-limit slot and the provider counting the request that the
+    #: shared limit absorbs (scheduling and network jitter); it costs margin/(1+margin) of
+    #: the limit. Raise it for a distant provider.
+    smspipe_rate_margin: float = Field(default=0.04, ge=0)
     #: Requests in flight per worker process, on top of the shared rate limit.
     smspipe_concurrency: int = 4
     #: Longest a job may run. arq re-runs the job of a worker that died once this (+10 s) has
