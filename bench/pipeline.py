@@ -1049,6 +1049,15 @@ class LocalLimiter:
         await asyncio.sleep(slot - now)
         return slot - now
 
+    async def slot(self, messages: int = 1, *, max_wait: float | None = None) -> Any:
+        from worker.ratelimit import Slot
+
+        await self.wait(messages, max_wait=max_wait)
+        return Slot(at=asyncio.get_running_loop().time())
+
+    async def keep(self, slot: Any, messages: int = 1, *, max_wait: float | None = None) -> Any:
+        return slot  # the naive limiter never checks whether it is late
+
     async def penalize(self, retry_after: float) -> float:
         self.next = max(self.next, time.monotonic() + float(retry_after))
         return float(retry_after)
