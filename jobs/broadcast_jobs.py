@@ -44,6 +44,7 @@ from jobs.broadcast_schedule import (
     poll_delay,
     provider_start,
 )
+from jobs.payloads import FINAL_JOB_STATES
 from jobs.readers import RecipientFileError
 from jobs.recipients import READY
 from jobs.reporting import publish_results
@@ -69,7 +70,6 @@ from worker.runtime import Runtime, runtime
 
 log = structlog.get_logger("smspipe.broadcast")
 
-FINAL_JOB_STATES = ("done", "failed")
 #: Columns kept for the results and the creates (texts are needed until every part exists).
 PREPARED_COLUMNS = (*chunks.PREPARED_COLUMNS, "text")
 #: Consecutive ERROR answers to getBroadcast after which a broadcast counts as deleted.

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from jobs.broadcast_api import (  # noqa: F401  (the broadcast half of the produ
     create_broadcast,
     enqueue_broadcast,
 )
-from jobs.payloads import SendJob, SendOptions, content_digest, send_job_id
+from jobs.payloads import JOB_STATES, SendJob, SendOptions, content_digest, send_job_id
 from jobs.readers import RecipientFileError
 from jobs.recipients import prepare_recipients
 from jobs.sourcing import column_spec, nothing_to_send
@@ -39,7 +40,7 @@ from worker.jobstore import COUNTS, JobStore
 from worker.settings import Settings
 from worker.storage import Bucket
 
-STATES = ("queued", "preparing", "sending", "done", "failed")
+STATES = JOB_STATES
 
 
 async def send_file(
@@ -105,11 +106,15 @@ def check_sendable(
         raise RecipientFileError(name, nothing_to_send(prepared.frame))
 
 
-async def enqueue_send(redis: ArqRedis, job: SendJob) -> str:
-    """Enqueue ``prepare_send`` for a file already in the bucket (the watcher's way in)."""
+async def enqueue_send(redis: ArqRedis, job: SendJob, *, at: datetime | None = None) -> str:
+    """Enqueue ``prepare_send`` for a file already in the bucket (the watcher's and the
+    intake's way in); ``at`` (zone-aware) holds the job back until then."""
     store = JobStore(redis)
-    if await store.create(job.job_id, "send", job.name, source=job.source):
-        await redis.enqueue_job("prepare_send", job.model_dump(), _job_id=job.job_id)
+    extra = {"starts_at": at.isoformat()} if at is not None else {}
+    if await store.create(job.job_id, "send", job.name, source=job.source, **extra):
+        await redis.enqueue_job(
+            "prepare_send", job.model_dump(), _job_id=job.job_id, _defer_until=at
+        )
     return job.job_id
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-JobKind = Literal["send", "broadcast"]
-JobState = Literal["queued", "preparing", "sending", "done", "failed"]
+#: What ``job_status`` reports, in order; the last two are final.
+JOB_STATES = ("queued", "preparing", "sending", "done", "failed")
+FINAL_JOB_STATES = ("done", "failed")
 
 
 class SendOptions(BaseModel):

@@ -61,7 +61,6 @@ __all__ = [
     "sniff_format",
 ]
 
-STRING = pd.StringDtype("pyarrow")
 DELIMITERS = (",", ";", "\t", "|")
 SPREADSHEETS = ("xlsx", "xlsm", "xlsb", "xls", "ods")
 _EXTENSIONS = {

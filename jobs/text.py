@@ -282,7 +282,3 @@ def _plain_ascii(values: pa.Array) -> _Lengths | None:
 
 def _large(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     return values if values.type == _STR else values.cast(_STR)
-
-
-def _parts(n: np.ndarray, single: int, part: int) -> np.ndarray:
-    return np.where(n <= single, 1, -(-n // part))

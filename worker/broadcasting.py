@@ -18,8 +18,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from jobs.broadcast_api import broadcast_options
 from jobs.enqueue import broadcast_action, broadcast_history, create_broadcast, job_status
+from jobs.payloads import FINAL_JOB_STATES
 from worker.embedded import stop_recorded
-from worker.sending import FINAL, enqueue_and_follow, pool_for
+from worker.sending import enqueue_and_follow, pool_for
 from worker.settings import Settings
 from worker.storage import Bucket
 
@@ -78,7 +79,7 @@ async def follow_broadcast_job(
                 total=expected,
                 completed=sum(p["sent"] for p in parts),
             )
-            if status["state"] in FINAL:
+            if status["state"] in FINAL_JOB_STATES:
                 return status
             await asyncio.sleep(POLL_SECONDS)
 

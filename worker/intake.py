@@ -44,7 +44,6 @@ from worker.manifest import Manifest, ManifestError, validate
 from worker.openapi import document
 from worker.settings import ConfigError, Settings
 from worker.storage import Bucket, NotFoundError
-from worker.watcher import enqueue_send_at
 
 log = structlog.get_logger("smspipe.intake")
 
@@ -313,20 +312,10 @@ async def post_send(request: web.Request) -> web.Response:
         if upload.key is None:
             await intake.bucket.put(source, upload.data)
         job = SendJob(job_id=job_id, name=upload.name, source=source, options=options)
-        if upload.settings.at is None:
-            await enqueue_send(intake.pool, job)
-        else:
-            await enqueue_send_at(intake.pool, job, _aware(upload.settings, intake.settings))
+        at = upload.settings.starts_at(intake.settings.smspipe_timezone)
+        await enqueue_send(intake.pool, job, at=at)
         log.info("send accepted", job=job_id, file=upload.name, bytes=len(upload.data))
     return accepted(job_id)
-
-
-def _aware(settings: Manifest, config: Settings) -> Any:
-    from zoneinfo import ZoneInfo
-
-    assert settings.at is not None
-    at = settings.at
-    return at if at.tzinfo else at.replace(tzinfo=ZoneInfo(config.smspipe_timezone))
 
 
 async def post_broadcast(request: web.Request) -> web.Response:

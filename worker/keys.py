@@ -33,11 +33,6 @@ def job_summary(job_id: str) -> str:
     return f"{PREFIX}job:{job_id}:summary"
 
 
-def job_outcomes(job_id: str, chunk: int | str) -> str:
-    """Per-recipient outcomes of one chunk, merged by finalize."""
-    return f"{PREFIX}job:{job_id}:outcomes:{chunk}"
-
-
 def suppression() -> str:
     """Set of E.164 numbers never to send to."""
     return f"{PREFIX}suppression"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -57,6 +58,12 @@ class Manifest(BaseModel):
 
     def with_default_text(self, default: str | None) -> Manifest:
         return self if self.text or not default else self.model_copy(update={"text": default})
+
+    def starts_at(self, zone: str) -> datetime | None:
+        """``at`` as an aware time: one without a zone is in ``zone`` (SMSPIPE_TIMEZONE)."""
+        if self.at is None or self.at.tzinfo is not None:
+            return self.at
+        return self.at.replace(tzinfo=ZoneInfo(zone))
 
     def send_options(self) -> SendOptions:
         """The options that make a send job (and its id); ``text`` must be set by now."""

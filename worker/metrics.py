@@ -31,6 +31,7 @@ from prometheus_client import (
 )
 from redis.asyncio import Redis
 
+from jobs.payloads import JOB_STATES
 from ogangi.client import RequestEvent
 from worker import keys
 
@@ -50,7 +51,6 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 for _collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
     REGISTRY.register(_collector)
 
-JOB_STATES = ("queued", "preparing", "sending", "done", "failed")
 
 JOBS = Gauge(
     "smspipe_jobs",

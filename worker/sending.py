@@ -19,12 +19,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from jobs.enqueue import job_status, send_file
+from jobs.payloads import FINAL_JOB_STATES
 from worker.app import build_worker, open_pool
 from worker.embedded import ensure_redis, stop_recorded
 from worker.settings import Settings
 from worker.storage import Bucket
 
-FINAL = ("done", "failed")
 POLL_SECONDS = 0.2
 
 
@@ -163,7 +163,7 @@ async def follow(pool: ArqRedis, job_id: str, console: Console | None) -> dict[s
                 completed=done,
                 rate=f"{done / elapsed:,.0f}",
             )
-            if status["state"] in FINAL:
+            if status["state"] in FINAL_JOB_STATES:
                 return status
             await asyncio.sleep(POLL_SECONDS)
 

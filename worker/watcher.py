@@ -28,15 +28,13 @@ import secrets
 import socket
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import structlog
 from arq.connections import ArqRedis
 
 from jobs.enqueue import enqueue_send
-from jobs.payloads import SendJob, content_digest, send_job_id
+from jobs.payloads import FINAL_JOB_STATES, SendJob, content_digest, send_job_id
 from worker import keys, metrics
 from worker.jobstore import JobStore
 from worker.manifest import Manifest, ManifestError, manifest_name, parse_manifest, resolve
@@ -49,7 +47,6 @@ INBOX = "inbox/"
 MANIFEST_SUFFIX = ".json"
 #: Names that say "still being written": never taken.
 PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".download", ".swp", "~")
-FINAL_STATES = ("done", "failed")
 #: A claim outlives any normal take (seconds); it lapses if its watcher died holding it.
 CLAIM_TTL_SECONDS = 600
 FINISH_TTL_SECONDS = 120
@@ -267,9 +264,7 @@ class Watcher:
         # Pending before enqueued: a job is never final without the watcher knowing of it.
         await self._remember(job_id, entry.name, upload, manifest_copy)
         job = SendJob(job_id=job_id, name=entry.name, source=upload, options=options)
-        if settings.at is None:
-            return await enqueue_send(self.redis, job)
-        return await enqueue_send_at(self.redis, job, self._aware(settings.at))
+        return await enqueue_send(self.redis, job, at=settings.starts_at(self.config.timezone))
 
     async def _start_broadcast(
         self, entry: Entry, data: bytes, settings: Manifest, manifest_bytes: bytes | None
@@ -307,10 +302,6 @@ class Watcher:
         await self._remember(job_id, entry.name, f"uploads/{job_id}/{entry.name}", manifest_copy)
         return job_id
 
-    def _aware(self, at: datetime) -> datetime:
-        """A time without a zone is in ``SMSPIPE_TIMEZONE``."""
-        return at if at.tzinfo else at.replace(tzinfo=ZoneInfo(self.config.timezone))
-
     async def _remember(self, job_id: str, name: str, upload: str, manifest: str | None) -> None:
         record = {"name": name, "upload": upload, "manifest": manifest}
         await self.redis.hset(keys.watcher_pending(), job_id, json.dumps(record))  # type: ignore[misc]
@@ -329,7 +320,7 @@ class Watcher:
             job_id = raw_id.decode()
             summary = await self.jobs.get(job_id)
             state = summary.get("state") if summary else "failed"
-            if state not in FINAL_STATES:
+            if state not in FINAL_JOB_STATES:
                 continue
             finish = keys.watcher_finish(job_id)
             if not await self.redis.set(finish, self.id, nx=True, ex=FINISH_TTL_SECONDS):
@@ -372,18 +363,6 @@ class Watcher:
             await self.bucket.move(src, dst)
         except (NotFoundError, FileNotFoundError):
             pass
-
-
-async def enqueue_send_at(redis: ArqRedis, job: SendJob, at: datetime) -> str:
-    """``enqueue_send`` whose ``prepare_send`` starts at ``at`` (a manifest's ``"at"``)."""
-    store = JobStore(redis)
-    if await store.create(
-        job.job_id, "send", job.name, source=job.source, starts_at=at.isoformat()
-    ):
-        await redis.enqueue_job(
-            "prepare_send", job.model_dump(), _job_id=job.job_id, _defer_until=at
-        )
-    return job.job_id
 
 
 async def watch(settings: Settings, redis: ArqRedis, stop: asyncio.Event) -> None:
