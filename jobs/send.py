@@ -42,6 +42,7 @@ from worker.jobstore import now_iso
 from worker.ledger import ChunkLedger, ChunkState, ClaimOutcome
 from worker.ratelimit import WaitTooLong
 from worker.runtime import Runtime, runtime
+from worker.storage import NotFoundError
 
 log = structlog.get_logger("smspipe.send")
 
@@ -303,6 +304,14 @@ async def finalize(ctx: dict[str, Any], job_id: str) -> str:
     return state
 
 
+async def _outcome(rt: Runtime, job_id: str, chunk: int) -> pd.DataFrame | None:
+    """A chunk's outcome file, or None when none was written (its rows are then UNKNOWN)."""
+    try:
+        return chunks.from_parquet(await rt.bucket.get(outcome_key(job_id, chunk)))
+    except (NotFoundError, FileNotFoundError):
+        return None
+
+
 #: Rows merged at a time by finalize: memory holds one slice, not the whole list.
 FINALIZE_SLICE_ROWS = 100_000
 
@@ -319,9 +328,7 @@ async def _merged_slices(
         parts = []
         for number in numbers:
             if number not in cached:
-                key = outcome_key(job_id, number)
-                found = await rt.bucket.exists(key)
-                cached[number] = chunks.from_parquet(await rt.bucket.get(key)) if found else None
+                cached[number] = await _outcome(rt, job_id, number)
             if cached[number] is not None:
                 parts.append(cached[number])
         outcomes = (

@@ -335,14 +335,10 @@ async def post_broadcast(request: web.Request) -> web.Response:
             upload.data,
             wanted.text,
             name=upload.name,
-            at=wanted.at,
             tz=intake.settings.smspipe_timezone,
-            campaign=wanted.campaign,
-            sender=wanted.sender,
-            region=wanted.region,
-            phone_column=wanted.phone_column,
             bucket=intake.bucket,
             settings=intake.settings,
+            **wanted.broadcast_options(),
         )
     except (BroadcastInputError, ValidationError) as exc:
         raise ApiError(422, str(exc)) from None

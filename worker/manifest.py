@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypedDict
 from zoneinfo import ZoneInfo
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -30,6 +30,14 @@ KEYS = ("text", "from", "region", "phone_column", "chunk_size", "at", "kind", "c
 
 class ManifestError(ValueError):
     """The settings are missing or wrong; the message says which and how to fix it."""
+
+
+class BroadcastOptions(TypedDict):
+    at: datetime | None
+    campaign: str | None
+    sender: str | None
+    region: str | None
+    phone_column: str | None
 
 
 class Manifest(BaseModel):
@@ -64,6 +72,16 @@ class Manifest(BaseModel):
         if self.at is None or self.at.tzinfo is not None:
             return self.at
         return self.at.replace(tzinfo=ZoneInfo(zone))
+
+    def broadcast_options(self) -> BroadcastOptions:
+        """The producer API's keyword arguments for a broadcast of this manifest."""
+        return {
+            "at": self.at,
+            "campaign": self.campaign,
+            "sender": self.sender,
+            "region": self.region,
+            "phone_column": self.phone_column,
+        }
 
     def send_options(self) -> SendOptions:
         """The options that make a send job (and its id); ``text`` must be set by now."""

@@ -282,14 +282,10 @@ class Watcher:
                 data,
                 settings.text,
                 name=entry.name,
-                at=settings.at,
                 tz=self.config.timezone,
-                campaign=settings.campaign,
-                sender=settings.sender,
-                region=settings.region,
-                phone_column=settings.phone_column,
                 bucket=self.bucket,
                 settings=self.settings,
+                **settings.broadcast_options(),
             )
         except (BroadcastInputError, ValidationError) as exc:
             raise ManifestError(f"{entry.key}: {exc}") from None
