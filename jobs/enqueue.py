@@ -69,11 +69,6 @@ async def send_file(
     else:
         path = Path(source)
         data, name = path.read_bytes(), name or path.name
-    if check:
-        await asyncio.to_thread(
-            check_sendable, data, name, text, region or Settings().smspipe_default_region,
-            phone_column,
-        )  # fmt: skip
     options = SendOptions(
         text=text,
         sender=sender,
@@ -85,7 +80,12 @@ async def send_file(
     job_id = send_job_id(content_digest(data), options)
     store = JobStore(redis)
     if await store.exists(job_id):
-        return job_id
+        return job_id  # checked and enqueued before: the same job
+    if check:
+        await asyncio.to_thread(
+            check_sendable, data, name, text, region or Settings().smspipe_default_region,
+            phone_column,
+        )  # fmt: skip
     bucket = bucket or Bucket.from_setting(Settings().smspipe_bucket)
     key = f"uploads/{job_id}/{Path(name).name}"
     await bucket.put(key, data)
