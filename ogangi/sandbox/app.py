@@ -13,7 +13,7 @@ from aiohttp import web
 
 from ogangi.sandbox import control, xmlgen
 from ogangi.sandbox.faults import FaultKind, FaultPlan
-from ogangi.sandbox.handlers import HANDLERS, ApiError, Call
+from ogangi.sandbox.handlers import HANDLERS, ApiError, Call, XmlPieces
 from ogangi.sandbox.routing import RouteSpec, authenticate, match, split_path
 from ogangi.sandbox.state import SandboxState
 from ogangi.sandbox.xmlgen import BAD_SIGNATURE, ERROR, OK
@@ -24,6 +24,7 @@ REQUEST_ID_HEADER = "X-Sandbox-Request-Id"
 GARBAGE_BODY = b"<html><body><h1>502 Bad Gateway</h1>\x00\xff\xfe</body"
 #: Room for multipart framing and form encoding around the largest accepted file.
 _BODY_SLACK = 1 << 20
+_ENVELOPE_TAIL = xmlgen.ENVELOPE_TAIL.encode("utf-8")
 
 
 def build_app(state: SandboxState) -> web.Application:
@@ -37,15 +38,38 @@ def build_app(state: SandboxState) -> web.Application:
 @dataclass(frozen=True)
 class Reply:
     outcome: str
-    body: str
+    body: str | XmlPieces
     request_id: str | None = None
 
 
-def xml_response(reply: Reply) -> web.Response:
+def _headers(reply: Reply) -> dict[str, str]:
     headers = {"Content-Type": xmlgen.CONTENT_TYPE}
     if reply.request_id:
         headers[REQUEST_ID_HEADER] = reply.request_id
-    return web.Response(body=reply.body.encode("utf-8"), headers=headers)
+    return headers
+
+
+def xml_response(reply: Reply) -> web.Response:
+    body = reply.body
+    data = body.encode("utf-8") if isinstance(body, str) else b"".join(body)
+    return web.Response(body=data, headers=_headers(reply))
+
+
+async def send_xml(request: web.Request, reply: Reply) -> web.StreamResponse:
+    """The reply; a body in pieces is written piece by piece (the same bytes, never joined:
+    a 10 000-message reply is megabytes, and each copy of it costs the sandbox CPU)."""
+    if isinstance(reply.body, str):
+        return xml_response(reply)
+    response = web.StreamResponse(headers=_headers(reply))
+    response.content_length = sum(memoryview(piece).nbytes for piece in reply.body)
+    try:
+        await response.prepare(request)
+        for piece in reply.body:
+            await response.write(piece)
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the client left: as for a whole-body reply, aiohttp just logs the access
+    return response
 
 
 async def api_entry(request: web.Request) -> web.StreamResponse:
@@ -78,7 +102,7 @@ async def api_entry(request: web.Request) -> web.StreamResponse:
         if delay:
             await asyncio.sleep(delay)
         state.stats.record(spec.name, reply.outcome)
-        return xml_response(reply)
+        return await send_xml(request, reply)
     if delay:
         await asyncio.sleep(delay)
     state.stats.record(spec.name, fault.value)
@@ -90,7 +114,7 @@ async def api_entry(request: web.Request) -> web.StreamResponse:
     await asyncio.sleep(plan.hang_seconds)
     if plan.drop_connection:
         _drop(request)
-    return xml_response(reply)
+    return await send_xml(request, reply)
 
 
 async def _process(
@@ -105,8 +129,10 @@ async def _process(
         result = await HANDLERS[spec.name](call)
     except ApiError as exc:
         return Reply(ERROR, xmlgen.error(input_name, str(exc)), call.request_id)
-    body = "".join((xmlgen.envelope_head(input_name, OK), result, xmlgen.ENVELOPE_TAIL))
-    return Reply(OK, body, call.request_id)
+    head = xmlgen.envelope_head(input_name, OK)
+    if isinstance(result, str):
+        return Reply(OK, f"{head}{result}{xmlgen.ENVELOPE_TAIL}", call.request_id)
+    return Reply(OK, (head.encode("utf-8"), *result, _ENVELOPE_TAIL), call.request_id)
 
 
 def _input_name(state: SandboxState, spec: RouteSpec) -> str:

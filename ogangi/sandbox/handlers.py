@@ -1,6 +1,8 @@
 """The work behind each §5 method, once the call is routed and its signature checked.
 
-Each handler returns the inner XML of ``<result>`` or raises ``ApiError`` (status ERROR).
+Each handler returns the inner XML of ``<result>`` or raises ``ApiError`` (status ERROR). The
+XML is text, or UTF-8 pieces (bytes-like) when it was built as bytes: the server sends those as
+they are, one after the other.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ogangi.sandbox import blast, xmlgen
 from ogangi.sandbox.broadcast_json import parse_recipients
 from ogangi.sandbox.broadcasts import Broadcast, BroadcastError, BroadcastSpec
 from ogangi.sandbox.config import Workspace
+from ogangi.sandbox.ledger import Rows
 from ogangi.sandbox.recipients import UniformRows, parse_recipient_file
 from ogangi.sandbox.state import SandboxState
 from ogangi.sandbox.tables import FileRejected
@@ -48,13 +51,15 @@ class Call:
         return self.workspace.instance_id
 
 
-Handler = Callable[[Call], Awaitable[str]]
+#: UTF-8 pieces of XML, sent one after the other without being joined.
+XmlPieces = tuple[bytes | memoryview, ...]
+Handler = Callable[[Call], Awaitable[str | XmlPieces]]
 
 
 # -- sendSMSByFile ---------------------------------------------------------------------------
 
 
-async def send_sms_by_file(call: Call) -> str:
+async def send_sms_by_file(call: Call) -> str | XmlPieces:
     """§5.1: one ``<message>`` per row in file order; valid rows enter the ledger."""
     config = call.state.config
     data = await _read_file_part(call.request, config.max_upload_bytes)
@@ -62,12 +67,17 @@ async def send_sms_by_file(call: Call) -> str:
         rows = parse_recipient_file(data, carriers=config.carriers, max_rows=config.max_rows)
     except FileRejected as exc:
         raise ApiError(str(exc)) from None
-    ids = call.state.message_ids(len(rows))
     instant = datetime.fromtimestamp(call.now, UTC)
+    xml: str | XmlPieces
+    accepted: Rows
     if isinstance(rows, UniformRows):
-        xml, accepted = blast.uniform_reply(rows, ids, instant, call.state.zone)
+        ids = call.state.message_id_column(len(rows))
+        messages, accepted = blast.uniform_messages(rows, ids, instant, call.state.zone)
+        xml = (b"<messages>", memoryview(messages), b"</messages>")
     else:
-        xml, accepted = blast.rows_reply(rows, ids, instant, call.state.zone)
+        xml, accepted = blast.rows_reply(
+            rows, call.state.message_ids(len(rows)), instant, call.state.zone
+        )
     call.state.ledger.record("file", accepted, request_id=call.request_id, at=call.now)
     return xml
 

@@ -11,6 +11,7 @@ import zoneinfo
 from collections.abc import Callable, Sequence
 
 from ogangi.sandbox.broadcasts import Broadcast, BroadcastBook, Recipient
+from ogangi.sandbox.columns import Column, int_strings
 from ogangi.sandbox.config import SandboxConfig
 from ogangi.sandbox.faults import FaultInjector, RateLimiter
 from ogangi.sandbox.ledger import Ledger
@@ -49,9 +50,17 @@ class SandboxState:
 
     def message_ids(self, count: int) -> list[str]:
         """``count`` fresh ids: signed 64-bit decimal strings, unique for this sandbox's life."""
+        start = self._take_ids(count)
+        return list(map(str, range(start, start + count)))
+
+    def message_id_column(self, count: int) -> Column:
+        """``message_ids(count)`` as an Arrow column (from the same counter)."""
+        return int_strings(self._take_ids(count), count)
+
+    def _take_ids(self, count: int) -> int:
         start = self._next_message
         self._next_message += count
-        return list(map(str, range(start, start + count)))
+        return start
 
     @staticmethod
     def request_id() -> str:

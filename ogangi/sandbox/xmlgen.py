@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
 CONTENT_TYPE = "application/xml; charset=UTF-8"
@@ -23,6 +29,33 @@ DESCRIPTIONS = {
 INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 #: Anything ``safe_text`` would change: one C-level search decides for the common clean value.
 NEEDS_WORK = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+#: ``INVALID_XML_CHARS`` for Arrow's (RE2) regex kernels.
+INVALID_XML_RE2 = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x{fffe}\x{ffff}]"
+#: What ``escape`` replaces, in the order it must be replaced (``&`` first).
+ENTITIES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"))
+#: The control characters of ``NEEDS_WORK`` (all single bytes in UTF-8).
+_CONTROL_BYTES = bytes(range(0x09)) + b"\x0b\x0c" + bytes(range(0x0E, 0x20))
+
+
+def needs_work_utf8(data: Buffer) -> bool:
+    """``NEEDS_WORK.search`` on UTF-8 text, without decoding it: a few vector compares, and
+    exact byte searches only when a suspect byte (control, or U+F000-U+FFFF lead) is there."""
+    octets = np.frombuffer(memoryview(data), dtype=np.uint8)
+    if not len(octets):
+        return False
+    if bool(((octets == 0x26) | (octets == 0x3C) | (octets == 0x3E)).any()):  # & < >
+        return True
+    raw: bytes | None = None
+    if bool((octets < 0x20).any()):  # tab, LF and CR are fine
+        raw = octets.tobytes()
+        if len(raw.translate(None, _CONTROL_BYTES)) != len(raw):
+            return True
+    if bool((octets == 0xEF).any()):  # U+FFFE and U+FFFF are EF BF BE and EF BF BF
+        raw = octets.tobytes() if raw is None else raw
+        return b"\xef\xbf\xbe" in raw or b"\xef\xbf\xbf" in raw
+    return False
 
 
 def escape(value: str) -> str:
