@@ -23,6 +23,7 @@ Every problem is one ``RecipientFileError`` naming the file (and the row when th
 
 from __future__ import annotations
 
+import codecs
 import csv
 import faulthandler
 import io
@@ -74,6 +75,9 @@ _SAMPLE = 64 * 1024
 _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _LEADING_BLANK_RE = re.compile(rb"(?:[ \t]*(?:\r\n|\n|\r))*")
 _TRAILING_BLANK_RE = re.compile(rb"(?:(?:\r\n|\n|\r)[ \t]*)+\Z")
+_NOT_BLANK_RE = re.compile(rb"\S")
+#: Bytes pyarrow parses at a time (a block is the unit of its temporaries).
+_BLOCK_BYTES = 1024 * 1024
 _SEP_LINE_RE = re.compile(r"\Asep=(.)[ \t]*(?:\r\n|\n|\r|\Z)")
 
 
@@ -130,7 +134,9 @@ def read_table(
             _check_zip(path, data, limits)
         table = _read_spreadsheet(path, data, fmt, sheet, limits, notes)
     else:
-        table = _read_text(path, data, "txt" if path.suffix.lower() == ".txt" else "csv",
+        held = [data]  # handed over: the text reader lets the bytes go once they are parsed
+        del data
+        table = _read_text(path, held, "txt" if path.suffix.lower() == ".txt" else "csv",
                            limits, notes)
     _check_shape(table, limits)
     return table
@@ -477,28 +483,34 @@ def _sheet_index(names: list[str], sheet: str | int | None) -> int:
 
 
 def _read_text(
-    path: Path, data: bytes, fmt: str, limits: Limits, notes: tuple[str, ...]
+    path: Path, held: list[bytes], fmt: str, limits: Limits, notes: tuple[str, ...]
 ) -> Table:
-    utf8, encoding = _to_utf8(path, data)
-    first_row = 1
+    """``held`` holds the file's bytes, and nothing else does: they are let go once parsed."""
+    utf8, encoding = _to_utf8(path, held.pop())
+    # The rows lie between ``start`` and ``end``: offsets, not slices, so a big file is never
+    # copied on its way to the parser.
+    start, end, first_row = 0, len(utf8), 1
     forced = _SEP_LINE_RE.match(utf8[:16].decode("utf-8", "ignore"))
     if forced:  # Excel's "sep=;" first line names the delimiter; Excel does not show it as a row
-        utf8 = utf8[len(forced.group(0).encode()):]
-    lead = _LEADING_BLANK_RE.match(utf8)
-    if lead and lead.end():
-        skipped = utf8[: lead.end()]
+        start = len(forced.group(0).encode())
+    lead = _LEADING_BLANK_RE.match(utf8, start)
+    if lead and lead.end() > start:
+        skipped = utf8[start : lead.end()]
         first_row += skipped.count(b"\n") + skipped.count(b"\r") - skipped.count(b"\r\n")
-        utf8 = utf8[lead.end():]
-    tail = _TRAILING_BLANK_RE.search(utf8[-4096:])
+        start = lead.end()
+    tail = _TRAILING_BLANK_RE.search(utf8, max(start, end - 4096))
     if tail:
-        utf8 = utf8[: len(utf8) - (tail.end() - tail.start())]
-    if not utf8.strip():
+        end = tail.start()
+    if not _NOT_BLANK_RE.search(utf8, start, end):
         raise RecipientFileError(path, "has no rows: the file is empty or only blank lines")
-    sample = utf8[:_SAMPLE].decode("utf-8", "ignore")
+    sample = utf8[start : start + _SAMPLE].decode("utf-8", "ignore")
     delimiter = forced.group(1) if forced else sniff_delimiter(sample)
-    frame = _parse_fast(utf8, delimiter, first_row)
+    held.append(utf8)
+    del utf8
+    frame = _parse_fast(held, start, end, delimiter, first_row)
     if frame is None:
-        frame = _parse_slow(path, utf8.decode("utf-8"), delimiter, first_row, limits)
+        text = held.pop()[start:end].decode("utf-8")
+        frame = _parse_slow(path, text, delimiter, first_row, limits)
     return Table(path=path, frame=frame, format=fmt, encoding=encoding,
                  delimiter=delimiter, notes=notes)
 
@@ -517,7 +529,7 @@ def _to_utf8(path: Path, data: bytes) -> tuple[bytes, str]:
         raise _binary(path)
     if encoding in ("utf-8", "utf-8-sig") and not body.isascii():
         try:
-            body.decode("utf-8")
+            _check_utf8(body)
         except UnicodeDecodeError:
             try:
                 body = body.decode("cp1252").encode("utf-8")
@@ -528,6 +540,16 @@ def _to_utf8(path: Path, data: bytes) -> tuple[bytes, str]:
     if len(_CONTROL_RE.findall(sample)) > max(2, len(sample) // 100):
         raise _binary(path)
     return body, encoding
+
+
+def _check_utf8(data: bytes) -> None:
+    """Raise UnicodeDecodeError unless ``data`` is UTF-8, decoding a block at a time (a whole
+    file decoded at once would be a second, bigger copy of it)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    for at in range(0, len(view), _BLOCK_BYTES):
+        decoder.decode(view[at : at + _BLOCK_BYTES])
+    decoder.decode(b"", final=True)
 
 
 def _bomless_utf16(data: bytes) -> str | None:
@@ -583,33 +605,47 @@ def sniff_delimiter(sample: str) -> str:
     return choice
 
 
-def _parse_fast(utf8: bytes, delimiter: str, first_row: int) -> pd.DataFrame | None:
+def _parse_fast(
+    held: list[bytes], start: int, end: int, delimiter: str, first_row: int
+) -> pd.DataFrame | None:
     """pyarrow's parser for the common case; None when the slow parser must decide.
 
     The fast path cannot report empty lines (pyarrow skips them) nor ragged rows, so a file with
-    either goes to the slow path, which keeps every record.
+    either goes to the slow path, which keeps every record. The file is parsed a block at a
+    time on this thread: the table is the only big thing made (pyarrow's threaded reader holds
+    the blocks of every thread as well, about twice the table at 1M rows).
     """
     # pyarrow skips empty lines, which are rows to us: two line ends in a row (LF LF, CR CR,
     # LF CR) send the file to the slow parser. A quoted multi-line value is one record in both
     # parsers, as in a spreadsheet.
-    if b"\n\n" in utf8 or b"\r\r" in utf8 or b"\n\r" in utf8:
+    utf8 = held[0]
+    if any(utf8.find(pair, start, end) >= 0 for pair in (b"\n\n", b"\r\r", b"\n\r")):
         return None
-    first = next(csv.reader(io.StringIO(utf8[:_SAMPLE].decode("utf-8", "ignore"), newline=""),
-                            delimiter=delimiter), [])
+    head = utf8[start : start + _SAMPLE].decode("utf-8", "ignore")
+    first = next(csv.reader(io.StringIO(head, newline=""), delimiter=delimiter), [])
     names = [f"f{i}" for i in range(max(len(first), 1))]
+    body = pa.BufferReader(pa.py_buffer(utf8).slice(start, end - start))
     try:
-        table = pacsv.read_csv(
-            io.BytesIO(utf8),
-            read_options=pacsv.ReadOptions(column_names=names, block_size=1024 * 1024),
+        reader = pacsv.open_csv(
+            body,
+            read_options=pacsv.ReadOptions(
+                column_names=names, block_size=_BLOCK_BYTES, use_threads=False),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter, quote_char='"', double_quote=True, escape_char=False,
-                newlines_in_values=b'"' in utf8, ignore_empty_lines=True),
+                newlines_in_values=utf8.find(b'"', start, end) >= 0, ignore_empty_lines=True),
             convert_options=pacsv.ConvertOptions(
                 column_types={n: pa.large_string() for n in names}, strings_can_be_null=True,
                 quoted_strings_can_be_null=True, null_values=[""]),
         )
+        batches = list(reader)
     except (pa.ArrowInvalid, pa.ArrowException):
         return None  # ragged rows, most likely
+    if not batches:
+        return None
+    del body, utf8
+    held.clear()  # parsed: the bytes go before the table is shaped
+    table = pa.Table.from_batches(batches)
+    del batches
     columns = {column_letter(i): table.column(i) for i in range(len(names))}
     return _frame(columns, first_row=first_row)
 

@@ -57,10 +57,17 @@ __all__ = [
     "SUPPRESSED",
     "Columns",
     "PreparedRecipients",
+    "RecipientList",
     "SourceInfo",
     "Summary",
+    "Verdicts",
     "assign_states",
+    "build_frame",
+    "describe",
+    "has_sendable_row",
+    "judge",
     "locate_columns",
+    "open_list",
     "prepare_recipients",
     "read_suppression",
 ]
@@ -305,23 +312,17 @@ def assign_states(
             reasons = pc.if_else(pa.array(no_text), pa.scalar(EMPTY_TEXT, reasons.type), reasons)
     candidates = states == _CODE[READY]
     if suppressed:
-        listed = pc.is_in(msisdn, value_set=pa.array(list(suppressed), msisdn.type))
+        listed = pc.is_in(msisdn, value_set=_value_set(suppressed, msisdn.type))
         hit = pc.fill_null(listed, False).to_numpy(zero_copy_only=False) & candidates
         states[hit] = _CODE[SUPPRESSED]
         candidates &= ~hit
     where = np.flatnonzero(candidates)
     if len(where):
-        codes = _first_seen_codes(msisdn, where)
-        # Codes are numbered in order of first appearance: a row is the first of its number
-        # exactly when its code is a new maximum.
-        previous = np.maximum.accumulate(np.concatenate(([-1], codes[:-1])))
-        first = codes > previous
-        if not first.all():
-            first_position = np.empty(int(codes.max()) + 1, dtype=np.int64)
-            first_position[codes[first]] = where[first]
-            dup_rows = where[~first]
+        repeat, first = _repeats(_keys(msisdn, where))
+        if len(repeat):
+            dup_rows = where[repeat]
             states[dup_rows] = _CODE[DUPLICATE]
-            original = pa.array(rows[first_position[codes[~first]]]).cast(reasons.type)
+            original = pa.array(rows[where[first]]).cast(reasons.type)
             texts = pc.binary_join_element_wise(
                 pa.scalar("duplicate of row ", reasons.type), original,
                 pa.scalar("", reasons.type))
@@ -338,19 +339,63 @@ _PARALLEL_FROM = 50_000
 _SLICE_ROWS = 100_000
 
 
-def _first_seen_codes(msisdn: pa.Array, where: np.ndarray) -> np.ndarray:
-    """Codes of msisdn[where], numbered in order of first appearance.
+def _keys(msisdn: pa.Array, where: np.ndarray) -> np.ndarray:
+    """msisdn[where] as integers equal exactly when the numbers are: the numbers themselves
+    (E.164 has at most 15 digits), or codes of the strings when some are not digits."""
+    if not pa.types.is_integer(msisdn.type):
+        try:
+            msisdn = pc.cast(msisdn, pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            picked = msisdn.take(pa.array(where))
+            return pc.dictionary_encode(picked).indices.to_numpy(zero_copy_only=False)
+    return pc.fill_null(msisdn, 0).to_numpy(zero_copy_only=False)[where]
 
-    E.164 numbers have at most 15 digits, so they are hashed as int64 (three times faster than
-    hashing the strings); anything else falls back to the strings.
+
+def _repeats(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(positions of keys seen before, in order; the position of each one's first sighting).
+
+    By a stable sort rather than a hash table: a hash of 1M distinct numbers costs ~90 MB of
+    temporaries, the sort ~35 MB (positions as int32), at the same speed.
     """
+    m = len(keys)
+    index = np.int32 if m < 2**31 else np.int64
+    order = np.argsort(keys, kind="stable").astype(index, copy=False)
+    ordered = keys[order]
+    del keys
+    repeat = np.empty(m, dtype=bool)
+    repeat[0] = False
+    np.equal(ordered[1:], ordered[:-1], out=repeat[1:])
+    del ordered
+    if not repeat.any():
+        return np.empty(0, dtype=index), np.empty(0, dtype=index)
+    # Each element's group starts at the last non-repeat at or before it; a stable sort puts
+    # the earliest position first in every group.
+    start = np.where(repeat, 0, np.arange(m, dtype=index))
+    np.maximum.accumulate(start, out=start)
+    at = order[repeat]
+    first = order[start[repeat]]
+    sequence = np.argsort(at, kind="stable")
+    return at[sequence], first[sequence]
+
+
+def _value_set(numbers: Collection[str], kind: pa.DataType) -> pa.Array:
+    """Suppressed numbers typed as the msisdn column (digits as int64 when it is)."""
+    if pa.types.is_integer(kind):
+        return pa.array([int(n) for n in numbers if n.isdigit() and len(n) <= 18], kind)
+    return pa.array(list(numbers), kind)
+
+
+def _compact(msisdn: pa.Array) -> pa.Array:
+    """E.164 digits as int64 (8 bytes a row instead of ~19 for the text), or the text as it is
+    when some value is not plain digits."""
     try:
-        numbers = pc.cast(msisdn, pa.int64()).to_numpy(zero_copy_only=False)
+        return pc.cast(msisdn, pa.int64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        picked = msisdn.take(pa.array(where))
-        return pc.dictionary_encode(picked).indices.to_numpy(zero_copy_only=False)
-    codes, _ = pd.factorize(numbers[where].astype(np.int64, copy=False))
-    return codes
+        return msisdn
+
+
+def _msisdn_text(msisdn: pa.Array) -> pa.Array:
+    return msisdn if not pa.types.is_integer(msisdn.type) else pc.cast(msisdn, pa.large_string())
 
 
 # --- suppression ------------------------------------------------------------------------------
@@ -400,6 +445,41 @@ def prepare_recipients(
     whose rows are all rejected is *not* an error here (a dry run still reports it); call
     ``check_sendable()`` before sending.
     """
+    listing = open_list(path, text, region=region, phone_column=phone_column, header=header,
+                        sheet=sheet, limits=limits)
+    blocked = _suppression_set(suppression)
+    if suppression_file is not None:
+        blocked |= read_suppression(suppression_file, region=region, limits=limits)
+    frame = build_frame(listing.data, listing.columns, listing.template, region=region,
+                        suppressed=blocked)
+    return PreparedRecipients(frame=frame, summary=summarize(frame), source=listing.source,
+                              template=listing.template)
+
+
+@dataclass(frozen=True)
+class RecipientList:
+    """A recipient file read and understood, before any row is judged."""
+
+    #: The data rows (header excluded), text cells; index = file row.
+    data: pd.DataFrame
+    columns: Columns
+    template: Template
+    source: SourceInfo
+    region: str
+
+
+def open_list(
+    path: str | Path,
+    text: str,
+    *,
+    region: str,
+    phone_column: str | int | None = None,
+    header: bool | None = None,
+    sheet: str | int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> RecipientList:
+    """Read the file, find its columns, and check the text against them (the errors a user
+    hears before any row is judged)."""
     path = Path(path)
     if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
         raise RecipientFileError(
@@ -420,26 +500,69 @@ def prepare_recipients(
         template.validate(source.parameters)
     except TemplateError as exc:
         raise RecipientFileError(path, str(exc)) from exc
+    return RecipientList(data=data, columns=columns, template=template, source=source,
+                         region=region)
 
-    blocked = _suppression_set(suppression)
-    if suppression_file is not None:
-        blocked |= read_suppression(suppression_file, region=region, limits=limits)
-    frame = build_frame(data, columns, template, region=region, suppressed=blocked)
-    return PreparedRecipients(frame=frame, summary=summarize(frame), source=source,
-                              template=template)
+
+def has_sendable_row(listing: RecipientList, *, first: int = 1_000) -> bool:
+    """Whether any row would be READY (suppression aside), judging a growing head of the list:
+    the usual list answers after its first rows, a hopeless one after all of them."""
+    n, k = len(listing.data), first
+    while True:
+        head = listing.data.iloc[:k]
+        verdicts = judge(head, listing.columns, listing.template, region=listing.region)
+        if (verdicts.states == _CODE[READY]).any():
+            return True
+        if k >= n:
+            return False
+        k *= 10
 
 
 def build_frame(
     data: pd.DataFrame, columns: Columns, template: Template, *, region: str,
     suppressed: Collection[str] = frozenset(),
 ) -> pd.DataFrame:
-    """The per-row table (``COLUMNS``) from the data rows of a table.
+    """The per-row table (``COLUMNS``) from the data rows of a table."""
+    verdicts = judge(data, columns, template, region=region, suppressed=suppressed)
+    return describe(data, columns, template, verdicts)
 
-    Phone normalization and the text work (render, measure) do not depend on each other and
-    both spend their time in Arrow/numpy kernels that release the GIL: a big list is normalized
-    in slices on worker threads while this thread renders the texts (1M phones: 0.8 s in one
-    call, 0.35 s in two slices on two cores). ``phones.normalize`` is a pure function of its
-    slice, so slices may run at once: it must stay thread-safe.
+
+@dataclass(frozen=True)
+class Verdicts:
+    """Every row's verdict, without its texts: what a whole list needs held at once."""
+
+    #: Data row numbers, from 1.
+    rows: np.ndarray
+    #: E.164 digits (int64 when all are plain digits), null where the phone is rejected.
+    msisdn: pa.Array
+    #: Why a row is not READY (null when it is).
+    reason: pa.Array
+    #: Index into ``STATES`` per row (int8).
+    states: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def slice(self, lo: int, hi: int) -> Verdicts:
+        return Verdicts(rows=self.rows[lo:hi], msisdn=self.msisdn.slice(lo, hi - lo),
+                        reason=self.reason.slice(lo, hi - lo), states=self.states[lo:hi])
+
+    def counts(self) -> dict[str, int]:
+        found = np.bincount(self.states, minlength=len(STATES))
+        return {state: int(found[code]) for state, code in _CODE.items()}
+
+
+def judge(
+    data: pd.DataFrame, columns: Columns, template: Template, *, region: str,
+    suppressed: Collection[str] = frozenset(),
+) -> Verdicts:
+    """Normalize every phone and give every row its verdict (first sendable row of a number
+    wins). Texts are only rendered here when the template could render blank.
+
+    Phone normalization spends its time in Arrow/numpy kernels that release the GIL: a big
+    list is normalized in slices on worker threads (1M phones: 0.8 s in one call, 0.35 s in two
+    slices on two cores). ``phones.normalize`` is a pure function of its slice, so slices may
+    run at once: it must stay thread-safe.
     """
     n = len(data)
     rows = np.arange(1, n + 1, dtype=np.int64)
@@ -448,33 +571,65 @@ def build_frame(
     # Slices of at most _SLICE_ROWS, ``workers`` at a time: the normalizer's temporaries
     # (~260 bytes a row) then stay those of a few slices, whatever the list's length.
     parts = max(workers, -(-n // _SLICE_ROWS))
+    bounds = np.linspace(0, n, parts + 1).astype(int)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="smspipe-prepare") as pool:
-        bounds = np.linspace(0, n, parts + 1).astype(int)
-        jobs = [pool.submit(phones.normalize, raw.iloc[lo:hi], region)
+        jobs = [pool.submit(_normalized, raw.iloc[lo:hi], region)
                 for lo, hi in itertools.pairwise(bounds)]
-        texts, measure, params = _texts(data, columns, template)
+        empty_text = _blank_texts(data, columns, template, bounds)
         results = [job.result() for job in jobs]
-    msisdn = pa.concat_arrays([_arrow(part["msisdn"]) for part in results])
-    reason = pa.concat_arrays([_arrow(part["reason"]) for part in results])
-    del results
+    numbers = [m for m, _ in results]
+    if len({m.type for m in numbers}) > 1:  # some slice is not all digits: text throughout
+        numbers = [_msisdn_text(m) for m in numbers]
+    msisdn = pa.concat_arrays(numbers)
+    reason = pa.concat_arrays([r for _, r in results])
+    del numbers, results
     # The normalizer's temporaries are gone; hand their pages back before the next stage
     # allocates (mimalloc would otherwise keep them and the peak would add up).
     pa.default_memory_pool().release_unused()
-    empty_text = None
-    if not template.literal.strip():  # only then can a rendered text be blank
-        blank = pc.invert(pc.match_substring_regex(texts, r"\S"))
-        empty_text = pc.fill_null(blank, True).to_numpy(zero_copy_only=False)
     states, reasons = assign_states(rows, msisdn, reason, suppressed=suppressed,
                                     empty_text=empty_text)
-    ready = states == _CODE[READY]
+    return Verdicts(rows=rows, msisdn=msisdn, reason=reasons, states=states)
+
+
+def _normalized(raw: pd.Series, region: str) -> tuple[pa.Array, pa.Array]:
+    part = phones.normalize(raw, region)
+    return _compact(_arrow(part["msisdn"])), _arrow(part["reason"])
+
+
+def _blank_texts(
+    data: pd.DataFrame, columns: Columns, template: Template, bounds: np.ndarray
+) -> np.ndarray | None:
+    """Rows whose rendered text is blank, or None when the template's own text rules it out."""
+    if template.literal.strip():
+        return None
+    blank = []
+    for lo, hi in itertools.pairwise(bounds):
+        part = data.iloc[lo:hi]
+        params = [_clean_param(_arrow(part[c])) for c in columns.parameters]
+        texts = template.render(params, len(part))
+        empty = pc.invert(pc.match_substring_regex(texts, r"\S"))
+        blank.append(pc.fill_null(empty, True).to_numpy(zero_copy_only=False))
+    return np.concatenate(blank) if blank else np.zeros(0, dtype=bool)
+
+
+def describe(
+    data: pd.DataFrame, columns: Columns, template: Template, verdicts: Verdicts
+) -> pd.DataFrame:
+    """The per-row table (``COLUMNS``) of rows already judged: texts, parameters, encodings.
+
+    ``data`` and ``verdicts`` cover the same rows (a slice of each, for a list taken a slice
+    at a time).
+    """
+    texts, measure, params = _texts(data, columns, template)
+    ready = verdicts.states == _CODE[READY]
     segments = pd.arrays.IntegerArray(measure.segments, ~ready)
     encoding = np.where(ready, np.where(measure.gsm, 0, 1), -1).astype(np.int8)
     return pd.DataFrame({
-        "row": rows,
-        "input": _strings(arrow_strings(raw)),
-        "msisdn": _strings(msisdn),
-        "state": pd.Categorical.from_codes(states, categories=list(STATES)),
-        "reason": _strings(reasons),
+        "row": verdicts.rows,
+        "input": _strings(arrow_strings(data[columns.phone])),
+        "msisdn": _strings(_msisdn_text(verdicts.msisdn)),
+        "state": pd.Categorical.from_codes(verdicts.states, categories=list(STATES)),
+        "reason": _strings(verdicts.reason),
         "text": _strings(texts),
         "params": pd.array(params, dtype=pd.ArrowDtype(params.type)),
         "encoding": pd.Categorical.from_codes(encoding, categories=[GSM7, UCS2]),

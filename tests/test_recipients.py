@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from jobs.readers import RecipientFileError
-from jobs.recipients import PreparedRecipients, locate_columns, prepare_recipients
+from jobs.recipients import STATES, PreparedRecipients, locate_columns, prepare_recipients
 
 FILES = Path(__file__).resolve().parent / "fixtures" / "recipients"
 
@@ -215,3 +215,32 @@ def test_an_unknown_region_is_one_clear_error() -> None:
     """Region 'XX' is refused before the file is read."""
     with pytest.raises(RecipientFileError, match="unknown region 'XX'"):
         prepare("messy.csv", region="XX")
+
+
+def test_each_repeat_names_the_first_sendable_row_of_its_number() -> None:
+    """Many numbers, many repeats, rejected rows between: the verdicts a row-by-row pass
+    (first sendable row of a number wins) gives."""
+    import random
+
+    import numpy as np
+    import pyarrow as pa
+
+    from jobs.recipients import assign_states
+
+    rng = random.Random(7)
+    numbers = [None if rng.random() < 0.1 else str(13055550000 + rng.randrange(300))
+               for _ in range(2_000)]  # fmt: skip
+    msisdn = pa.array(numbers, pa.large_string())
+    reason = pa.array([None if n else "INVALID_NUMBER" for n in numbers], pa.large_string())
+    rows = np.arange(1, len(numbers) + 1)
+    states, reasons = assign_states(rows, msisdn, reason)
+    first: dict[str, int] = {}
+    for row, number in zip(rows, numbers, strict=True):
+        got = (STATES[states[row - 1]], reasons[row - 1].as_py())
+        if number is None:
+            assert got == ("REJECTED", "INVALID_NUMBER")
+        elif number in first:
+            assert got == ("DUPLICATE", f"duplicate of row {first[number]}")
+        else:
+            first[number] = int(row)
+            assert got == ("READY", None)
