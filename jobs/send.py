@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,20 @@ from arq import Retry
 from arq.connections import ArqRedis
 
 from jobs import chunks
+from jobs.cutting import ChunkCutter, PreparedWriter, cut_slice, slice_bounds
 from jobs.payloads import SendJob, chunk_job_id, finalize_job_id
 from jobs.readers import RecipientFileError
-from jobs.recipients import READY
-from jobs.reporting import publish_results, publish_results_slices
-from jobs.sourcing import nothing_to_send, read_recipients, resolve_sender
+from jobs.recipients import (
+    DUPLICATE,
+    READY,
+    REJECTED,
+    SUPPRESSED,
+    RecipientList,
+    Verdicts,
+    describe,
+)
+from jobs.reporting import publish_results_slices
+from jobs.sourcing import judge_recipients, nothing_to_send, resolve_sender, verdict_frame
 from jobs.text import TemplateError
 from ogangi.errors import (
     AmbiguousError,
@@ -72,67 +82,92 @@ def backoff(job_try: int) -> float:
 
 
 async def prepare_send(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
-    """Read and normalize the file, write the chunks, then fan out one job per chunk."""
+    """Read and judge the file, then cut it into chunks a slice at a time, queueing each chunk
+    as soon as its file exists (the first calls go out while the rest is still being cut)."""
     rt = runtime(ctx)
     job = SendJob.model_validate(payload)
     summary = await rt.jobs.get(job.job_id)
     if summary and summary.get("state") in ("done", "failed"):
         return summary["state"]
     await rt.jobs.update(job.job_id, state="preparing", started_at=now_iso())
-    frame: pd.DataFrame | None = None
+    opts = job.options
+    listing: RecipientList | None = None
+    verdicts: Verdicts | None = None
     try:
-        frame = await _read(rt, job)
-        if not (frame["state"] == READY).any():
-            raise RecipientFileError(job.name, nothing_to_send(frame))
-        sender = await resolve_sender(rt, job.options.sender)
+        listing, verdicts = await judge_recipients(
+            rt, job.source, opts.text, region=opts.region, phone_column=opts.phone_column
+        )
+        if not verdicts.counts()[READY]:
+            raise RecipientFileError(job.name, nothing_to_send(verdict_frame(verdicts)))
+        sender = await resolve_sender(rt, opts.sender)
     except (RecipientFileError, TemplateError, OgangiError) as exc:
         await rt.jobs.fail(job.job_id, str(exc))
-        if frame is not None:  # every row still gets its verdict in the results file
-            unsent = chunks.mark_unsent(frame, f"not sent: {exc}")
-            await publish_results(rt, job.job_id, Path(job.name).stem, unsent, state="failed")
+        if listing is not None and verdicts is not None:  # every row still gets its verdict
+            unsent = _unsent_slices(listing, verdicts, f"not sent: {exc}")
+            await publish_results_slices(
+                rt, job.job_id, Path(job.name).stem, unsent, state="failed"
+            )
         log.warning("job failed in preparation", job=job.job_id, error=str(exc))
         return "failed"
-    total, rows_in_file = chunks.chunk_count(frame), len(frame)
-    prepared_frame = frame[list(chunks.PREPARED_COLUMNS)]
-    await rt.bucket.put(work_key(job.job_id, "prepared.parquet"), chunks.to_parquet(prepared_frame))
-    counts = chunks.final_counts(prepared_frame)
-    # From here only the READY rows' numbers and texts are needed: let the rest go.
-    sendable = frame.loc[frame["chunk"].notna(), ["msisdn", "text", "chunk"]]
-    del frame, prepared_frame
-    pa.default_memory_pool().release_unused()
+    counts = verdicts.counts()
+    chunk_size = opts.chunk_size or rt.settings.smspipe_chunk_size
+    total = -(-counts[READY] // chunk_size)
     await rt.jobs.update(
         job.job_id,
         state="sending",
         chunks_total=total,
-        rows=rows_in_file,
-        ready=len(sendable),
-        rejected=counts["rejected"],
-        duplicate=counts["duplicate"],
-        suppressed=counts["suppressed"],
+        rows=len(verdicts),
+        ready=counts[READY],
+        rejected=counts[REJECTED],
+        duplicate=counts[DUPLICATE],
+        suppressed=counts[SUPPRESSED],
         sender=sender,
     )
     await ChunkLedger(rt.redis, job.job_id).create(range(1, total + 1), ttl=7 * 24 * 3600)
-    # Each chunk is queued as soon as its file exists: the first calls go out while the rest
-    # of a big list is still being cut.
     pool: ArqRedis = ctx["redis"]
-    resend = job.options.resend_unknown
-    for number, rows in chunks.chunk_rows(sendable):
-        content = chunks.chunk_file(rows, sender=sender, timezone=rt.settings.smspipe_timezone)
+
+    async def queue(number: int, content: bytes) -> None:
         await rt.bucket.put(chunk_key(job.job_id, number), content)
         await pool.enqueue_job(
-            "send_chunk", job.job_id, number, resend, _job_id=chunk_job_id(job.job_id, number)
-        )
-    log.info("job prepared", job=job.job_id, rows=rows_in_file, chunks=total)
+            "send_chunk", job.job_id, number, opts.resend_unknown,
+            _job_id=chunk_job_id(job.job_id, number),
+        )  # fmt: skip
+
+    cutter = ChunkCutter(chunk_size, sender, rt.settings.smspipe_timezone)
+    held: tuple[int, bytes] | None = None  # the last chunk waits for the prepared file
+    with tempfile.TemporaryDirectory(prefix="smspipe-prepare-") as tmp:
+        writer = PreparedWriter(Path(tmp) / "prepared.parquet")
+        lo = 0
+        for hi in slice_bounds(len(verdicts), chunk_size):
+            done = await asyncio.to_thread(cut_slice, listing, verdicts, lo, hi, cutter, writer)
+            lo = hi
+            for number, content in done:
+                if held is not None:
+                    await queue(*held)
+                held = (number, content)
+        writer.close()
+        del listing, verdicts
+        # Finalize reads the prepared file, and it cannot start before the last chunk is
+        # queued: the file is in the bucket before that.
+        await rt.bucket.put_file(work_key(job.job_id, "prepared.parquet"), writer.path)
+    if held is not None:
+        await queue(*held)
+    log.info("job prepared", job=job.job_id, rows=sum(counts.values()), chunks=total)
     return "sending"
 
 
-async def _read(rt: Runtime, job: SendJob) -> pd.DataFrame:
-    """The prepared rows, numbered into chunks."""
-    opts = job.options
-    frame = await read_recipients(
-        rt, job.source, opts.text, region=opts.region, phone_column=opts.phone_column
-    )
-    return chunks.assign_chunks(frame, opts.chunk_size or rt.settings.smspipe_chunk_size)
+async def _unsent_slices(
+    listing: RecipientList, verdicts: Verdicts, reason: str
+) -> AsyncIterator[pd.DataFrame]:
+    """A job failed before sending: every row, READY ones marked FAILED, a slice at a time."""
+    lo = 0
+    for hi in slice_bounds(len(verdicts), FINALIZE_SLICE_ROWS, FINALIZE_SLICE_ROWS):
+        frame = await asyncio.to_thread(
+            describe, listing.data.iloc[lo:hi], listing.columns, listing.template,
+            verdicts.slice(lo, hi),
+        )  # fmt: skip
+        lo = hi
+        yield chunks.mark_unsent(frame, reason)
 
 
 # --- send one chunk ---------------------------------------------------------------------------
@@ -183,7 +218,7 @@ async def _send(
     job_id: str,
     chunk: int,
     content: bytes,
-    msisdns: list[str],
+    msisdns: pa.Array,
     attempt: str,
     resend_unknown: bool,
 ) -> str:
@@ -215,7 +250,7 @@ async def _retry_or_fail(
     ledger: ChunkLedger,
     job_id: str,
     chunk: int,
-    msisdns: list[str],
+    msisdns: pa.Array,
     attempt: str,
     exc: OgangiError,
 ) -> str:
@@ -241,7 +276,7 @@ async def _settle_without_sending(
     ledger: ChunkLedger,
     job_id: str,
     chunk: int,
-    msisdns: list[str],
+    msisdns: pa.Array,
     summary: dict[str, str],
 ) -> str:
     """The job already failed (e.g. signature rejected): the remaining chunks are not sent."""
@@ -295,11 +330,16 @@ async def finalize(ctx: dict[str, Any], job_id: str) -> str:
     summary = await rt.jobs.get(job_id) or {}
     if summary.get("state") == "done":
         return "done"
-    prepared = await rt.bucket.get(work_key(job_id, "prepared.parquet"))
     state = "failed" if summary.get("state") == "failed" else "done"
     stem = Path(summary.get("name", job_id)).stem
-    slices = _merged_slices(rt, job_id, prepared)
-    await publish_results_slices(rt, job_id, stem, slices, state=state)
+    key = work_key(job_id, "prepared.parquet")
+    with tempfile.TemporaryDirectory(prefix="smspipe-finalize-") as tmp:
+        prepared = rt.bucket.local_path(key)
+        if prepared is None:  # an S3 bucket: read from a local copy, a slice at a time
+            prepared = Path(tmp) / "prepared.parquet"
+            await rt.bucket.get_file(key, prepared)
+        slices = _merged_slices(rt, job_id, prepared)
+        await publish_results_slices(rt, job_id, stem, slices, state=state)
     await rt.bucket.delete_prefix(f"work/{job_id}/")
     return state
 
@@ -316,9 +356,7 @@ async def _outcome(rt: Runtime, job_id: str, chunk: int) -> pd.DataFrame | None:
 FINALIZE_SLICE_ROWS = 100_000
 
 
-async def _merged_slices(
-    rt: Runtime, job_id: str, prepared: bytes
-) -> AsyncIterator[pd.DataFrame]:
+async def _merged_slices(rt: Runtime, job_id: str, prepared: Path) -> AsyncIterator[pd.DataFrame]:
     """The prepared rows in slices, each merged with the outcome files of its chunks."""
     cached: dict[int, pd.DataFrame | None] = {}
     for rows in chunks.parquet_slices(prepared, FINALIZE_SLICE_ROWS):

@@ -9,8 +9,17 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
-from jobs.recipients import REJECTED, prepare_recipients
+from jobs.recipients import (
+    REJECTED,
+    STATES,
+    RecipientList,
+    Verdicts,
+    judge,
+    open_list,
+    prepare_recipients,
+)
 from ogangi.errors import ProviderError
 from worker import keys
 from worker.runtime import Runtime
@@ -40,6 +49,41 @@ async def read_recipients(
             suppression=suppression,
         )
     return prepared.frame
+
+
+async def judge_recipients(
+    rt: Runtime,
+    source: str,
+    text: str,
+    *,
+    region: str | None,
+    phone_column: str | None,
+) -> tuple[RecipientList, Verdicts]:
+    """The bucket object ``source`` read, and every row judged (no texts yet: a send job
+    describes its rows a slice at a time, see jobs.cutting)."""
+    suppression = await suppression_list(rt)
+    region = region or rt.settings.smspipe_default_region
+    local = rt.bucket.local_path(source)
+    with tempfile.TemporaryDirectory(prefix="smspipe-") as tmp:
+        if local is None:  # an S3 bucket: the readers want a file
+            local = Path(tmp) / Path(source).name
+            await rt.bucket.get_file(source, local)
+        listing = await asyncio.to_thread(
+            open_list, local, text, region=region, phone_column=column_spec(phone_column)
+        )
+    verdicts = await asyncio.to_thread(
+        judge, listing.data, listing.columns, listing.template, region=region,
+        suppressed=suppression,
+    )  # fmt: skip
+    return listing, verdicts
+
+
+def verdict_frame(verdicts: Verdicts) -> pd.DataFrame:
+    """The state and reason of every row, as ``nothing_to_send`` reads them."""
+    return pd.DataFrame({
+        "state": pd.Categorical.from_codes(verdicts.states, categories=list(STATES)),
+        "reason": pd.arrays.ArrowStringArray(pa.chunked_array([verdicts.reason])),
+    })  # fmt: skip
 
 
 def column_spec(spec: str | None) -> str | int | None:

@@ -63,6 +63,12 @@ class Bucket:
         async for piece in result.stream(min_chunk_size=chunk_size):
             yield bytes(piece)
 
+    async def get_file(self, key: str, path: Path) -> None:
+        """Download ``key`` to ``path`` a piece at a time (never whole in memory)."""
+        with path.open("wb") as sink:
+            async for piece in self.stream(key):
+                sink.write(piece)
+
     async def put(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
         """Write ``key``; with ``if_absent`` an existing object wins and False is returned."""
         if not if_absent:
