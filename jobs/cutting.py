@@ -22,7 +22,7 @@ from jobs import chunks
 from jobs.recipients import READY, RecipientList, Verdicts, describe
 
 #: Rows described at a time; the first slice is smaller, so the first chunk goes out early.
-SLICE_ROWS = 50_000
+SLICE_ROWS = 20_000
 
 
 def slice_bounds(rows: int, chunk_size: int, slice_rows: int = SLICE_ROWS) -> Iterator[int]:

@@ -15,6 +15,7 @@ import asyncio
 import random
 import tempfile
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ from ogangi.errors import (
 from worker import metrics
 from worker.jobstore import now_iso
 from worker.ledger import ChunkLedger, ChunkState, ClaimOutcome
+from worker.memory import give_back_freed_memory
 from worker.ratelimit import WaitTooLong
 from worker.runtime import Runtime, runtime
 from worker.storage import NotFoundError
@@ -135,25 +137,48 @@ async def prepare_send(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
 
     cutter = ChunkCutter(chunk_size, sender, rt.settings.smspipe_timezone)
     held: tuple[int, bytes] | None = None  # the last chunk waits for the prepared file
-    with tempfile.TemporaryDirectory(prefix="smspipe-prepare-") as tmp:
-        writer = PreparedWriter(Path(tmp) / "prepared.parquet")
-        lo = 0
-        for hi in slice_bounds(len(verdicts), chunk_size):
-            done = await asyncio.to_thread(cut_slice, listing, verdicts, lo, hi, cutter, writer)
-            lo = hi
-            for number, content in done:
-                if held is not None:
-                    await queue(*held)
-                held = (number, content)
-        writer.close()
-        del listing, verdicts
-        # Finalize reads the prepared file, and it cannot start before the last chunk is
-        # queued: the file is in the bucket before that.
-        await rt.bucket.put_file(work_key(job.job_id, "prepared.parquet"), writer.path)
+    async with _sends_held(rt, len(verdicts)):
+        with tempfile.TemporaryDirectory(prefix="smspipe-prepare-") as tmp:
+            writer = PreparedWriter(Path(tmp) / "prepared.parquet")
+            lo = 0
+            for hi in slice_bounds(len(verdicts), chunk_size):
+                done = await asyncio.to_thread(cut_slice, listing, verdicts, lo, hi, cutter, writer)
+                give_back_freed_memory()  # the slice's description: the next starts from zero
+                lo = hi
+                for number, content in done:
+                    if held is not None:
+                        await queue(*held)
+                    held = (number, content)
+            writer.close()
+            del listing, verdicts
+            # Finalize reads the prepared file, and it cannot start before the last chunk is
+            # queued: the file is in the bucket before that.
+            await rt.bucket.put_file(work_key(job.job_id, "prepared.parquet"), writer.path)
     if held is not None:
         await queue(*held)
     log.info("job prepared", job=job.job_id, rows=sum(counts.values()), chunks=total)
     return "sending"
+
+
+#: Lists of at least this many rows are cut with this worker's sends held (``_sends_held``).
+#: A smaller list weighs less than the replies of the sends in flight: its sends go on.
+HOLD_SENDS_FROM = 250_000
+
+
+@asynccontextmanager
+async def _sends_held(rt: Runtime, rows: int) -> AsyncIterator[None]:
+    """Every send slot of this worker while it cuts a big list: the worker then holds the list
+    or replies in flight, never both, and its peak is the larger of the two, not their sum.
+    Other workers send the chunks meanwhile; this one's sends wait, their replies unread."""
+    taken = 0
+    try:
+        for _ in range(rt.settings.smspipe_concurrency if rows >= HOLD_SENDS_FROM else 0):
+            await rt.send_slots.acquire()
+            taken += 1
+        yield
+    finally:
+        for _ in range(taken):
+            rt.send_slots.release()
 
 
 async def _unsent_slices(
@@ -373,3 +398,5 @@ async def _merged_slices(rt: Runtime, job_id: str, prepared: Path) -> AsyncItera
             pd.concat(parts, ignore_index=True) if parts else chunks.uniform_outcomes([], "", "")
         )
         yield await asyncio.to_thread(chunks.merge_outcomes, rows, outcomes)
+        del rows, outcomes, parts
+        give_back_freed_memory()

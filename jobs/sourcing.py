@@ -22,6 +22,7 @@ from jobs.recipients import (
 )
 from ogangi.errors import ProviderError
 from worker import keys
+from worker.memory import give_back_freed_memory
 from worker.runtime import Runtime
 
 
@@ -75,6 +76,7 @@ async def judge_recipients(
         judge, listing.data, listing.columns, listing.template, region=region,
         suppressed=suppression,
     )  # fmt: skip
+    give_back_freed_memory()  # the normalizer's temporaries: cutting starts from what is kept
     return listing, verdicts
 
 

@@ -75,3 +75,28 @@ async def test_results_merged_in_slices_are_the_same_as_in_one_piece(
     sent = results[results["state"] == "SENT"]
     assert dict(zip(sent["msisdn"], sent["message_id"], strict=True)) == by_number
     assert results.loc[12, "state"] == "REJECTED" and results.loc[13, "state"] == "DUPLICATE"
+
+
+async def test_a_list_cut_with_the_workers_sends_held_finishes_on_one_worker(
+    tmp_path: Path, redis_url: str, redis: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker cutting a big list holds its own send slots (memory: the list or the replies,
+    not both); alone, it sends every chunk once the cut is done."""
+    import jobs.send
+
+    monkeypatch.setattr(jobs.send, "HOLD_SENDS_FROM", 1)
+    numbers = us_numbers(30)
+    source = write_csv(tmp_path / "list.csv", numbers)
+    async with running_sandbox() as sandbox:
+        settings = settings_for(sandbox, tmp_path / "bucket", smspipe_chunk_size=4)
+        pool: ArqRedis = await open_pool(redis_url)
+        bucket = Bucket.from_setting(settings.smspipe_bucket)
+        job_id = await send_file(pool, source, "Hi {0}", bucket=bucket)
+        await run_worker_until_idle(settings, redis_url)
+        status = await job_status(pool, job_id)
+        await pool.aclose()
+        sent = ledger_numbers(sandbox)
+
+    assert status is not None and status["state"] == "done", status
+    assert status["counts"]["sent"] == 30
+    assert len(sent) == 30 and set(sent.values()) == {1}

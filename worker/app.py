@@ -6,12 +6,9 @@ Redis restart.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import json
-import os
 from typing import Any
 
-import pyarrow as pa
 import structlog
 from arq import Worker
 from arq.connections import RedisSettings, create_pool
@@ -25,6 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from jobs import phones
 from jobs.broadcast_jobs import create_broadcast, track_broadcast
 from jobs.send import finalize, prepare_send, send_chunk
+from worker.memory import use_lean_memory_pool
 from worker.runtime import CTX_KEY, Runtime
 from worker.settings import Settings
 
@@ -82,37 +80,6 @@ class ResilientWorker(Worker):
         self.job_counter = running
         # Unbounded: the running tasks' completions release into it, up to max_jobs + 1 again.
         self.sem = asyncio.Semaphore(self.max_jobs + 1 - running)  # type: ignore[assignment]
-
-
-def use_lean_memory_pool() -> None:
-    """Arrow buffers from glibc's allocator, which gives freed pages back, rather than pyarrow's
-    default mimalloc, which keeps them for reuse: a 1M-row list then peaks at ~80 MB less in a
-    worker, for no measurable loss of speed here (``make bench``, case d). An explicit
-    ``ARROW_DEFAULT_MEMORY_POOL`` wins."""
-    if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
-        pa.set_memory_pool(pa.system_memory_pool())
-    _tune_glibc_malloc()
-
-
-#: mallopt parameters (glibc's malloc.h).
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
-
-
-def _tune_glibc_malloc() -> None:
-    """Big blocks straight from and back to the kernel, and two arenas, not one per thread.
-
-    glibc raises its mmap threshold each time a big block is freed (up to 32 MB), after which
-    Arrow's multi-megabyte buffers come from the heap and stay in the process when freed; each
-    thread that allocates (``asyncio.to_thread``) gets an arena that keeps its own high mark.
-    A fixed 1 MB threshold and two arenas keep a worker's memory near what it uses.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc: nothing to tune
-        return
-    libc.mallopt(_M_MMAP_THRESHOLD, 1 << 20)
-    libc.mallopt(_M_TRIM_THRESHOLD, 4 << 20)
-    libc.mallopt(_M_ARENA_MAX, 2)
 
 
 def build_worker(
