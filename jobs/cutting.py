@@ -25,9 +25,10 @@ from jobs.recipients import READY, RecipientList, Verdicts, describe
 SLICE_ROWS = 20_000
 
 
-def slice_bounds(rows: int, chunk_size: int, slice_rows: int = SLICE_ROWS) -> Iterator[int]:
+def slice_bounds(rows: int, chunk_size: int, slice_rows: int | None = None) -> Iterator[int]:
     """Ends of the slices of a list of ``rows`` rows: a first one of a little more than a
-    chunk, then ``slice_rows`` at a time."""
+    chunk, then ``slice_rows`` (``SLICE_ROWS``) at a time."""
+    slice_rows = slice_rows or SLICE_ROWS
     end = min(rows, max(1, chunk_size + chunk_size // 4))
     yield end
     while end < rows:

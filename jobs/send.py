@@ -53,6 +53,7 @@ from worker.jobstore import now_iso
 from worker.ledger import ChunkLedger, ChunkState, ClaimOutcome
 from worker.memory import give_back_freed_memory
 from worker.ratelimit import WaitTooLong
+from worker.redact import redact
 from worker.runtime import Runtime, runtime
 from worker.storage import NotFoundError
 
@@ -83,11 +84,43 @@ def backoff(job_try: int) -> float:
 # --- prepare ----------------------------------------------------------------------------------
 
 
+#: Runs of prepare_send and finalize (arq's ``max_tries`` for them): a worker crash or an
+#: unforeseen error is met by running the step again; after the last, the job fails.
+PREPARE_TRIES = 3
+FINALIZE_TRIES = 5
+
+
 async def prepare_send(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
     """Read and judge the file, then cut it into chunks a slice at a time, queueing each chunk
     as soon as its file exists (the first calls go out while the rest is still being cut)."""
     rt = runtime(ctx)
     job = SendJob.model_validate(payload)
+    try:
+        return await _prepare(ctx, rt, job)
+    except Retry:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever it is, the job must not hang
+        return await _again_or_fail(ctx, rt, job.job_id, "preparing the list", PREPARE_TRIES, exc)
+
+
+async def _again_or_fail(
+    ctx: dict[str, Any], rt: Runtime, job_id: str, step: str, tries: int, exc: Exception
+) -> str:
+    """An error nobody planned for (a bug, a bucket or Redis outage longer than the clients'
+    own retries): the step runs again later, as after a worker crash (it is safe to repeat);
+    the last try fails the job with the error, so that it never hangs in its current state."""
+    job_try = int(ctx.get("job_try", 1))
+    if job_try < tries:
+        delay = backoff(job_try)
+        log.warning("step failed; it will run again", job=job_id, step=step, error=repr(exc),
+                    job_try=job_try, delay=delay)  # fmt: skip
+        raise Retry(defer=delay) from exc
+    log.error("step failed; the job fails", job=job_id, step=step, exc_info=exc)
+    await rt.jobs.fail(job_id, redact(f"{step} failed: {type(exc).__name__}: {exc}"))
+    return "failed"
+
+
+async def _prepare(ctx: dict[str, Any], rt: Runtime, job: SendJob) -> str:
     summary = await rt.jobs.get(job.job_id)
     if summary and summary.get("state") in ("done", "failed"):
         return summary["state"]
@@ -352,6 +385,15 @@ async def _maybe_finalize(ctx: dict[str, Any], rt: Runtime, job_id: str) -> None
 async def finalize(ctx: dict[str, Any], job_id: str) -> str:
     """Merge every chunk's outcome with the prepared rows into the results file."""
     rt = runtime(ctx)
+    try:
+        return await _finalize(rt, job_id)
+    except Retry:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever it is, the job must not hang
+        return await _again_or_fail(ctx, rt, job_id, "writing the results", FINALIZE_TRIES, exc)
+
+
+async def _finalize(rt: Runtime, job_id: str) -> str:
     summary = await rt.jobs.get(job_id) or {}
     if summary.get("state") == "done":
         return "done"

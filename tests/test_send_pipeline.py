@@ -100,3 +100,67 @@ async def test_a_list_cut_with_the_workers_sends_held_finishes_on_one_worker(
     assert status is not None and status["state"] == "done", status
     assert status["counts"]["sent"] == 30
     assert len(sent) == 30 and set(sent.values()) == {1}
+
+
+async def test_an_unforeseen_error_while_preparing_is_met_by_running_it_again(
+    tmp_path: Path, redis_url: str, redis: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As after a worker crash: prepare_send runs again, and every number still gets one SMS."""
+    import jobs.send
+
+    real_cut = jobs.send.cut_slice
+    calls = []
+
+    def cut_once_broken(*args: object) -> object:
+        calls.append(1)
+        if len(calls) == 3:  # chunk 1 is queued by now, and may be sent
+            raise OSError("disk went away")
+        return real_cut(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jobs.send, "cut_slice", cut_once_broken)
+    monkeypatch.setattr(jobs.send, "BACKOFF_BASE_SECONDS", 0.01)
+    monkeypatch.setattr("jobs.cutting.SLICE_ROWS", 6)  # slices of rows 1-5, 6-11, 12-17, ...
+    numbers = us_numbers(30)
+    source = write_csv(tmp_path / "list.csv", numbers)
+    async with running_sandbox() as sandbox:
+        settings = settings_for(sandbox, tmp_path / "bucket", smspipe_chunk_size=4)
+        pool: ArqRedis = await open_pool(redis_url)
+        bucket = Bucket.from_setting(settings.smspipe_bucket)
+        job_id = await send_file(pool, source, "Hi {0}", bucket=bucket)
+        await run_worker_until_idle(settings, redis_url)
+        status = await job_status(pool, job_id)
+        await pool.aclose()
+        sent = ledger_numbers(sandbox)
+
+    assert status is not None and status["state"] == "done", status
+    assert status["counts"]["sent"] == 30
+    assert len(sent) == 30 and set(sent.values()) == {1}
+    assert len(calls) == 3 + 6  # two slices, the failing one, then all six slices again
+
+
+async def test_an_error_that_persists_fails_the_job_with_its_reason(
+    tmp_path: Path, redis_url: str, redis: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After its last try the job is failed with the error, never left 'preparing'."""
+    import jobs.send
+
+    def broken(*args: object) -> object:
+        raise OSError("disk went away")
+
+    monkeypatch.setattr(jobs.send, "cut_slice", broken)
+    monkeypatch.setattr(jobs.send, "BACKOFF_BASE_SECONDS", 0.01)
+    source = write_csv(tmp_path / "list.csv", us_numbers(5))
+    async with running_sandbox() as sandbox:
+        settings = settings_for(sandbox, tmp_path / "bucket", smspipe_chunk_size=4)
+        pool: ArqRedis = await open_pool(redis_url)
+        bucket = Bucket.from_setting(settings.smspipe_bucket)
+        job_id = await send_file(pool, source, "Hi {0}", bucket=bucket)
+        await run_worker_until_idle(settings, redis_url)
+        status = await job_status(pool, job_id)
+        await pool.aclose()
+        sent = ledger_numbers(sandbox)
+
+    assert status is not None and status["state"] == "failed", status
+    assert status["error"] == "preparing the list failed: OSError: disk went away"
+    assert status["finished_at"] is not None
+    assert not sent
