@@ -90,3 +90,5 @@ async def test_a_bad_template_is_refused_before_anything_is_enqueued(
     assert not (folder / "bucket" / "uploads").exists() or not any(
         (folder / "bucket" / "uploads").iterdir()
     )
+    assert not (folder / ".smspipe" / "redis.json").exists()  # the Redis it woke is stopped
+    assert not (folder / ".smspipe" / "sandbox.json").exists()

@@ -89,21 +89,34 @@ async def enqueue_and_follow(
     stop_sandbox: bool,
 ) -> dict[str, Any]:
     """The shape of every ``--wait`` command: enqueue, then (embedded Redis) run a worker here
-    while following the job, then stop the embedded servers this command had to start."""
-    async with pool_for(settings) as (pool, connection):
-        job_id = await enqueue(pool, Bucket.from_setting(settings.smspipe_bucket))
-        if console is not None:
-            console.print(f"{what} [bold]{job_id}[/] queued", highlight=False)
-        if not wait:
-            if connection.embedded and console is not None:
-                console.print(f"run [bold]smspipe worker[/] (or {verb} with --wait) to process it")
-            status = await job_status(pool, job_id)
-            assert status is not None
-            return status
-        async with worker_alongside(settings, connection):
-            status = await follow_job(pool, job_id, console)
-    release_embedded(settings, connection, stop_sandbox=stop_sandbox)
-    return status
+    while following the job, then stop the embedded servers this command had to start.
+
+    Without ``--wait`` a started Redis stays up: the job waits in it for a worker. When the
+    command fails (a refused list, Ctrl-C), what it started is stopped all the same.
+    """
+    started: Connection | None = None
+    keep = False
+    try:
+        async with pool_for(settings) as (pool, connection):
+            started = connection
+            job_id = await enqueue(pool, Bucket.from_setting(settings.smspipe_bucket))
+            if console is not None:
+                console.print(f"{what} [bold]{job_id}[/] queued", highlight=False)
+            if not wait:
+                keep = True
+                if connection.embedded and console is not None:
+                    console.print(
+                        f"run [bold]smspipe worker[/] (or {verb} with --wait) to process it"
+                    )
+                status = await job_status(pool, job_id)
+                assert status is not None
+                return status
+            async with worker_alongside(settings, connection):
+                status = await follow_job(pool, job_id, console)
+        return status
+    finally:
+        if started is not None and not keep:
+            release_embedded(settings, started, stop_sandbox=stop_sandbox)
 
 
 @contextlib.asynccontextmanager
