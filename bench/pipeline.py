@@ -58,6 +58,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench.peak import own_peak_mb
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 TEXT = "Hi {0}, your code is {1}. Reply STOP to opt out"
@@ -733,7 +735,7 @@ def _print_naive_stages(naive: dict[str, Any]) -> None:
 
 
 def run_naive(st: Stack, path: Path) -> dict[str, Any]:
-    """The naive script in its own process: wall time inside it, peak RSS from ``wait4``."""
+    """The naive script in its own process: wall time and peak RSS (``bench.peak``) inside it."""
     result = run_child(st, "naive", path)
     if "error" in result:
         raise SystemExit(f"the naive baseline failed: {result['error']}")
@@ -748,12 +750,11 @@ def run_child(st: Stack, kind: str, path: Path) -> dict[str, Any]:
         cwd=ROOT,
         env=st.env,
     )
-    _, status, usage = os.wait4(process.pid, 0)
+    _, status, _ = os.wait4(process.pid, 0)
     code = os.waitstatus_to_exitcode(status)
     if code != 0 or not out.exists():
         return {"error": f"{kind} child exited with {code}"}
     result: dict[str, Any] = json.loads(out.read_text())
-    result["peak_mb"] = usage.ru_maxrss / 1024
     return result
 
 
@@ -848,6 +849,7 @@ def naive_child(path: Path, out: Path) -> None:
     import phonenumbers
 
     result = asyncio.run(_naive_send(path, out.with_suffix(".results.csv"), pd, phonenumbers))
+    result["peak_mb"] = own_peak_mb()
     out.write_text(json.dumps(result))
 
 
@@ -1211,7 +1213,7 @@ def case_memory(rows: int) -> list[dict[str, Any]]:
             f"(VmHWM); sampled RSS max {phases[0]:.0f} MB while prepare_send ran, "
             f"{phases[1]:.0f} MB while chunks were sent, {phases[2]:.0f} MB from finalize on"
         )
-    print(f"  naive script: peak {naive['peak_mb']:.0f} MB (ru_maxrss)")
+    print(f"  naive script: peak {naive['peak_mb']:.0f} MB (VmHWM)")
     print(f"  ratio x{naive['peak_mb'] / peak:.1f} (naive peak / our worst worker)")
     print(
         f"  same run, speed: ours {run.seconds:.2f} s ({ours_rate:,.0f}/s), naive "

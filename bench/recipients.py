@@ -4,7 +4,7 @@
 
 Generates (and caches under bench/data/) lists with the usual mess: formatted numbers, numeric
 cells, ``.0`` floats, ``00``/``001`` prefixes, other countries, garbage, duplicates, two parameter
-columns. Each case runs in its own subprocess, so its peak RSS is its own (``os.wait4``).
+columns. Each case runs in its own subprocess, so its peak RSS is its own (``bench.peak``).
 
 Ours:     ``prepare_recipients`` (read, normalize, dedupe, render, segments).
 Baseline: pandas ``read_excel`` (openpyxl) / ``read_csv``, then per row ``phonenumbers.parse`` +
@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.peak import own_peak_mb
 
 DATA = Path(__file__).resolve().parent / "data"
 TEXT = "Hi {0}, your code is {1}. Reply STOP to opt out"
@@ -220,20 +222,19 @@ def _disagreements(a: Path, b: Path) -> int:
 
 
 def _child(case: str, path: Path) -> dict[str, Any]:
-    """Run one case in a fresh interpreter; peak RSS from wait4 covers it and its children."""
+    """Run one case in a fresh interpreter; it reports its own peak (``bench.peak``)."""
     out = DATA / f".{case}-{path.suffix[1:]}.json"
     verdicts = out.with_suffix(".arrow")
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench.recipients", "--child", case, str(path), str(out)],
         cwd=Path(__file__).resolve().parents[1])
-    _, status, usage = os.wait4(proc.pid, 0)
+    _, status, _ = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{case} on {path.name} failed (exit {proc.returncode})")
     result: dict[str, Any] = json.loads(out.read_text())
     out.unlink()
     result["verdicts"] = str(verdicts)
-    result["peak_rss_mb"] = usage.ru_maxrss / 1024  # Linux reports KiB
     return result
 
 
@@ -249,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         case, path, out = args.child
         run = run_ours if case == "ours" else run_baseline
         result = run(Path(path), Path(out).with_suffix(".arrow"))
+        result["peak_rss_mb"] = own_peak_mb()
         Path(out).write_text(json.dumps(result))
         return 0
 
