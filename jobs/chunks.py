@@ -7,7 +7,6 @@ Final states (DESIGN.md): SENT, REJECTED, DUPLICATE, SUPPRESSED, FAILED, UNKNOWN
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import pyarrow.parquet as pq
 
 from jobs.recipients import READY
 from ogangi.models import ACCEPTED_STATUSES
-from ogangi.recipient_file import write_recipient_file_columns
+from ogangi.recipient_file import write_recipient_file_arrow
 from ogangi.xml import MessageColumns, string_array
 
 SENT = "SENT"
@@ -32,7 +31,7 @@ OUTCOME_COLUMNS = ("msisdn", "state", "reason", "message_id", "provider_status")
 #: Columns of the prepared frame the job keeps for the results (texts are in the chunk files).
 PREPARED_COLUMNS = ("row", "input", "msisdn", "state", "reason", "segments", "chunk")
 
-_LINE_BREAKS = re.compile(r"\r\n|\r|\n")
+_LINE_BREAKS = r"\r\n|\r|\n"
 
 
 def assign_chunks(frame: pd.DataFrame, chunk_size: int) -> pd.DataFrame:
@@ -70,9 +69,9 @@ def chunk_file(rows: pd.DataFrame, *, sender: str, timezone: str = "UTC") -> byt
     what the provider sends. A line break inside a text would end the CSV row for the
     provider's parser, so it travels as a space.
     """
-    texts = [_LINE_BREAKS.sub(" ", t) for t in rows["text"].astype(str).tolist()]
-    return write_recipient_file_columns(
-        rows["msisdn"].astype(str).tolist(), texts, sender=sender, timezone=timezone
+    texts = pc.replace_substring_regex(_arrow(rows["text"]), _LINE_BREAKS, " ")
+    return write_recipient_file_arrow(
+        _arrow(rows["msisdn"]), texts, sender=sender, timezone=timezone
     )
 
 

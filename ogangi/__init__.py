@@ -23,7 +23,12 @@ from ogangi.models import (
     MessageStatus,
     TransactionResult,
 )
-from ogangi.recipient_file import SmsRow, write_recipient_file, write_recipient_file_columns
+from ogangi.recipient_file import (
+    SmsRow,
+    write_recipient_file,
+    write_recipient_file_arrow,
+    write_recipient_file_columns,
+)
 from ogangi.signing import sign, verify
 
 __all__ = [
@@ -49,5 +54,6 @@ __all__ = [
     "sign",
     "verify",
     "write_recipient_file",
+    "write_recipient_file_arrow",
     "write_recipient_file_columns",
 ]
