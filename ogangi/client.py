@@ -199,7 +199,8 @@ class OgangiClient:
     ) -> MessageColumns:
         """``send_sms_by_file`` for bulk work: the reply as columns (to, id, status, description).
 
-        A big reply is parsed in a thread: lxml releases the GIL, so other sends keep moving.
+        A big reply is parsed in a thread: the byte scan's numpy and Arrow kernels (lxml for an
+        irregular reply) release the GIL, so other sends keep moving.
         """
         if not content:
             raise InvalidParameter("recipient file is empty", route=SEND_SMS_BY_FILE.name)
