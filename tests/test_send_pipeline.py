@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from arq.connections import ArqRedis
@@ -10,8 +12,8 @@ from arq.connections import ArqRedis
 from jobs.enqueue import job_status, send_file
 from jobs.results import read_results
 from ogangi.sandbox import running_sandbox
+from ogangi.sandbox.ledger import LedgerEntry
 from tests.pipeline import (
-    ledger_numbers,
     run_worker_until_idle,
     settings_for,
     us_numbers,
@@ -27,15 +29,8 @@ async def test_every_valid_number_gets_one_sms_and_every_row_is_reported(
     """25 valid numbers in 3 chunks plus bad rows: 25 SMS, and one results line per input row."""
     numbers = us_numbers(25)
     source = write_csv(tmp_path / "list.csv", numbers + ["12", "not a number", numbers[0]])
-    async with running_sandbox() as sandbox:
-        settings = settings_for(sandbox, tmp_path / "bucket", smspipe_chunk_size=10)
-        pool: ArqRedis = await open_pool(redis_url)
-        bucket = Bucket.from_setting(settings.smspipe_bucket)
-        job_id = await send_file(pool, source, "Hi {0}", bucket=bucket)
-        await run_worker_until_idle(settings, redis_url)
-        status = await job_status(pool, job_id)
-        await pool.aclose()
-        sent = ledger_numbers(sandbox)
+    status, entries = await send_with_one_worker(tmp_path, redis_url, source, chunk_size=10)
+    sent = Counter(entry.to for entry in entries)
 
     assert status is not None and status["state"] == "done", status
     assert status["counts"] == {
@@ -59,14 +54,8 @@ async def test_results_merged_in_slices_are_the_same_as_in_one_piece(
     numbers = us_numbers(30)
     rows = numbers[:12] + ["12", numbers[3]] + numbers[12:]  # a reject and a duplicate inside
     source = write_csv(tmp_path / "list.csv", rows)
-    async with running_sandbox() as sandbox:
-        settings = settings_for(sandbox, tmp_path / "bucket", smspipe_chunk_size=4)
-        pool: ArqRedis = await open_pool(redis_url)
-        job_id = await send_file(pool, source, "Hi {0}", bucket=Bucket.from_setting(str(tmp_path / "bucket")))
-        await run_worker_until_idle(settings, redis_url)
-        status = await job_status(pool, job_id)
-        await pool.aclose()
-        by_number = {entry.to: entry.id for entry in sandbox.ledger.entries()}
+    status, entries = await send_with_one_worker(tmp_path, redis_url, source, chunk_size=4)
+    by_number = {entry.to: entry.id for entry in entries}
 
     assert status is not None and status["state"] == "done"
     assert status["counts"]["sent"] == 30 and status["counts"]["duplicate"] == 1
@@ -87,15 +76,8 @@ async def test_a_list_cut_with_the_workers_sends_held_finishes_on_one_worker(
     monkeypatch.setattr(jobs.send, "HOLD_SENDS_FROM", 1)
     numbers = us_numbers(30)
     source = write_csv(tmp_path / "list.csv", numbers)
-    async with running_sandbox() as sandbox:
-        settings = settings_for(sandbox, tmp_path / "bucket", smspipe_chunk_size=4)
-        pool: ArqRedis = await open_pool(redis_url)
-        bucket = Bucket.from_setting(settings.smspipe_bucket)
-        job_id = await send_file(pool, source, "Hi {0}", bucket=bucket)
-        await run_worker_until_idle(settings, redis_url)
-        status = await job_status(pool, job_id)
-        await pool.aclose()
-        sent = ledger_numbers(sandbox)
+    status, entries = await send_with_one_worker(tmp_path, redis_url, source, chunk_size=4)
+    sent = Counter(entry.to for entry in entries)
 
     assert status is not None and status["state"] == "done", status
     assert status["counts"]["sent"] == 30
@@ -122,15 +104,8 @@ async def test_an_unforeseen_error_while_preparing_is_met_by_running_it_again(
     monkeypatch.setattr("jobs.cutting.SLICE_ROWS", 6)  # slices of rows 1-5, 6-11, 12-17, ...
     numbers = us_numbers(30)
     source = write_csv(tmp_path / "list.csv", numbers)
-    async with running_sandbox() as sandbox:
-        settings = settings_for(sandbox, tmp_path / "bucket", smspipe_chunk_size=4)
-        pool: ArqRedis = await open_pool(redis_url)
-        bucket = Bucket.from_setting(settings.smspipe_bucket)
-        job_id = await send_file(pool, source, "Hi {0}", bucket=bucket)
-        await run_worker_until_idle(settings, redis_url)
-        status = await job_status(pool, job_id)
-        await pool.aclose()
-        sent = ledger_numbers(sandbox)
+    status, entries = await send_with_one_worker(tmp_path, redis_url, source, chunk_size=4)
+    sent = Counter(entry.to for entry in entries)
 
     assert status is not None and status["state"] == "done", status
     assert status["counts"]["sent"] == 30
@@ -150,17 +125,28 @@ async def test_an_error_that_persists_fails_the_job_with_its_reason(
     monkeypatch.setattr(jobs.send, "cut_slice", broken)
     monkeypatch.setattr(jobs.send, "BACKOFF_BASE_SECONDS", 0.01)
     source = write_csv(tmp_path / "list.csv", us_numbers(5))
-    async with running_sandbox() as sandbox:
-        settings = settings_for(sandbox, tmp_path / "bucket", smspipe_chunk_size=4)
-        pool: ArqRedis = await open_pool(redis_url)
-        bucket = Bucket.from_setting(settings.smspipe_bucket)
-        job_id = await send_file(pool, source, "Hi {0}", bucket=bucket)
-        await run_worker_until_idle(settings, redis_url)
-        status = await job_status(pool, job_id)
-        await pool.aclose()
-        sent = ledger_numbers(sandbox)
+    status, entries = await send_with_one_worker(tmp_path, redis_url, source, chunk_size=4)
+    sent = Counter(entry.to for entry in entries)
 
     assert status is not None and status["state"] == "failed", status
     assert status["error"] == "preparing the list failed: OSError: disk went away"
     assert status["finished_at"] is not None
     assert not sent
+
+
+async def send_with_one_worker(
+    tmp_path: Path, redis_url: str, source: Path, *, chunk_size: int
+) -> tuple[dict[str, Any] | None, list[LedgerEntry]]:
+    """``send_file`` of ``source`` ("Hi {0}"), one burst worker until the queue is empty:
+    the job's status and what reached the sandbox."""
+    async with running_sandbox() as sandbox:
+        settings = settings_for(sandbox, tmp_path / "bucket", smspipe_chunk_size=chunk_size)
+        pool: ArqRedis = await open_pool(redis_url)
+        try:
+            bucket = Bucket.from_setting(settings.smspipe_bucket)
+            job_id = await send_file(pool, source, "Hi {0}", bucket=bucket)
+            await run_worker_until_idle(settings, redis_url)
+            status = await job_status(pool, job_id)
+        finally:
+            await pool.aclose()
+        return status, list(sandbox.ledger.entries())
