@@ -55,6 +55,7 @@ from worker.memory import give_back_freed_memory
 from worker.ratelimit import WaitTooLong
 from worker.redact import redact
 from worker.runtime import Runtime, runtime
+from worker.settings import Settings
 from worker.storage import NotFoundError
 
 log = structlog.get_logger("smspipe.send")
@@ -236,6 +237,25 @@ async def send_chunk(
 ) -> str:
     """One sendSMSByFile call, guarded by the ledger, under the shared rate limit."""
     rt = runtime(ctx)
+    try:
+        return await _send_chunk(ctx, rt, job_id, chunk, resend_unknown)
+    except Retry:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever it is, the job must not hang
+        # Run again as after a crash: a chunk claimed before the error is then UNKNOWN.
+        step = f"sending chunk {chunk}"
+        return await _again_or_fail(ctx, rt, job_id, step, send_chunk_tries(rt.settings), exc)
+
+
+def send_chunk_tries(settings: Settings) -> int:
+    """arq's ``max_tries`` for send_chunk: it counts a Retry as a try, and our own budget
+    (``SMSPIPE_MAX_TRIES``) for transient provider trouble decides before arq's does."""
+    return settings.smspipe_max_tries + 5
+
+
+async def _send_chunk(
+    ctx: dict[str, Any], rt: Runtime, job_id: str, chunk: int, resend_unknown: bool
+) -> str:
     ledger = ChunkLedger(rt.redis, job_id)
     content = await rt.bucket.get(chunk_key(job_id, chunk))
     msisdns = chunks.chunk_msisdns(content)

@@ -113,6 +113,35 @@ async def test_an_unforeseen_error_while_preparing_is_met_by_running_it_again(
     assert len(calls) == 3 + 6  # two slices, the failing one, then all six slices again
 
 
+async def test_an_unforeseen_error_after_a_chunk_was_sent_never_sends_it_twice(
+    tmp_path: Path, redis_url: str, redis: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outcome of a sent chunk cannot be stored (say the bucket is away): the chunk runs
+    again as after a crash, finds itself in flight and reports its rows UNKNOWN; the job ends."""
+    import jobs.send
+
+    real_record = jobs.send._record
+    calls = []
+
+    async def record_once_broken(*args: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("bucket went away")
+        await real_record(*args)
+
+    monkeypatch.setattr(jobs.send, "_record", record_once_broken)
+    monkeypatch.setattr(jobs.send, "BACKOFF_BASE_SECONDS", 0.01)
+    source = write_csv(tmp_path / "list.csv", us_numbers(12))
+    status, entries = await send_with_one_worker(tmp_path, redis_url, source, chunk_size=4)
+    sent = Counter(entry.to for entry in entries)
+
+    assert status is not None and status["state"] == "done", status
+    assert status["counts"]["sent"] == 8 and status["counts"]["unknown"] == 4
+    assert len(sent) == 12 and set(sent.values()) == {1}  # the provider has all 12, once each
+    results = read_results(status["results"])
+    assert results["state"].value_counts().to_dict() == {"SENT": 8, "UNKNOWN": 4}
+
+
 async def test_an_error_that_persists_fails_the_job_with_its_reason(
     tmp_path: Path, redis_url: str, redis: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -21,7 +21,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobs import phones
 from jobs.broadcast_jobs import create_broadcast, track_broadcast
-from jobs.send import FINALIZE_TRIES, PREPARE_TRIES, finalize, prepare_send, send_chunk
+from jobs.send import (
+    FINALIZE_TRIES,
+    PREPARE_TRIES,
+    finalize,
+    prepare_send,
+    send_chunk,
+    send_chunk_tries,
+)
 from worker.memory import use_lean_memory_pool
 from worker.runtime import CTX_KEY, Runtime
 from worker.settings import Settings
@@ -108,8 +115,9 @@ def build_worker(
     return ResilientWorker(
         functions=[
             func(prepare_send, name="prepare_send", timeout=timeout, max_tries=PREPARE_TRIES),
-            # arq counts a Retry as a try; our own budget (max_tries) decides before arq's does.
-            func(send_chunk, name="send_chunk", timeout=timeout, max_tries=max_tries + 5),
+            func(
+                send_chunk, name="send_chunk", timeout=timeout, max_tries=send_chunk_tries(settings)
+            ),
             func(finalize, name="finalize", timeout=timeout, max_tries=FINALIZE_TRIES),
             func(
                 create_broadcast, name="create_broadcast", timeout=timeout, max_tries=max_tries + 5
