@@ -21,13 +21,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from bench.pipeline import print_table
+from bench.table import Row, print_table, row
 
 ROOT = Path(__file__).resolve().parents[1]
-
-Row = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -37,17 +34,6 @@ class Module:
     quick: list[str]
     #: Headline rows from the module's output (and its exit status); [] when nothing matched.
     summarize: Callable[[str, int, Path], list[Row]]
-
-
-def _row(case: str, target: str, measured: str, baseline: str, ratio: str, ok: bool | None) -> Row:
-    return {
-        "case": case,
-        "target": target,
-        "measured": measured,
-        "baseline": baseline,
-        "ratio": ratio,
-        "ok": ok,
-    }
 
 
 def _phones(out: str, code: int, _: Path) -> list[Row]:
@@ -60,7 +46,7 @@ def _phones(out: str, code: int, _: Path) -> list[Row]:
         return []
     size = rows.group(1) if rows else "?"
     return [
-        _row(
+        row(
             f"phones: normalize {size} cells",
             "0 disagreements with phonenumbers",
             f"{ours.group(2)} rows/s, {bad.group(1)} disagree",
@@ -86,7 +72,7 @@ def _recipients(out: str, code: int, _: Path) -> list[Row]:
         if speedup:
             ok = ok and float(speedup.group(1)) >= 10 and speedup.group(2) == "0"
         found.append(
-            _row(
+            row(
                 f"recipients: {kind}",
                 re.sub(r" (ok|MISSED)", "", verdict) + ", x10",
                 f"{ours.group(1)} s, {ours.group(2)} rows/s, {ours.group(3)} MB",
@@ -108,7 +94,7 @@ def _ratelimit(out: str, code: int, _: Path) -> list[Row]:
         f"{naive.group(3)}, {naive.group(4)} windows over, max {naive.group(5)}" if naive else "-"
     )
     return [
-        _row(
+        row(
             "ratelimit: limiter alone",
             ">= 95%, 0 windows over",
             f"{ours.group(3)}, {ours.group(4)} over, max {ours.group(5)}",
@@ -167,9 +153,9 @@ def run(module: Module, quick: bool, scratch: Path) -> tuple[list[Row], int, flo
     seconds = time.perf_counter() - t0
     rows = module.summarize("".join(lines), code, summary)
     if not rows:
-        rows = [_row(module.name, "-", f"no figures read (exit {code})", "-", "-", False)]
+        rows = [row(module.name, "-", f"no figures read (exit {code})", "-", "-", False)]
     elif code != 0 and all(r["ok"] is not False for r in rows):
-        rows.append(_row(module.name, "exit 0", f"exit {code}", "-", "-", False))
+        rows.append(row(module.name, "exit 0", f"exit {code}", "-", "-", False))
     return rows, code, seconds
 
 

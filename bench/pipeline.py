@@ -36,490 +36,37 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import json
 import math
 import os
 import random
-import re
-import secrets
-import shutil
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.peak import own_peak_mb
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(__file__).resolve().parent / "data"
-TEXT = "Hi {0}, your code is {1}. Reply STOP to opt out"
-REGION = "US"
-CHUNK = 10_000
-SEED = 20240611
-#: Bumped when the generator changes, so stale cached lists are not reused.
-GENERATOR_VERSION = 1
-
-#: The bench's provider account. The private key is made up per run and travels only through
-#: child processes' environments.
-INSTANCE_ID = "77"
-PUBLIC_KEY = "BENCH-PUBLIC-KEY"
-USERNAME = "bench"
-SHORTCODE = "55577"
-
-#: ``--worker-env KEY=VALUE``: settings every worker of the run gets (tuning experiments).
-WORKER_ENV: dict[str, str] = {}
+from bench.lists import one_row_csv, recipient_list
+from bench.naive import naive_child, run_naive, worker_child
+from bench.observe import cpu_meter, job_timeline, proc_mb, py_spy, runner, wait_logged
+from bench.stack import (
+    CHUNK,
+    WORKER_ENV,
+    JobRun,
+    at_seconds,
+    run_child,
+    send_and_wait,
+    stack,
+    warm_up,
+)
+from bench.stages import stages_child
+from bench.table import print_table, row
 
 TARGET_RATE = 100_000
 TARGET_SPEEDUP = 5.0
 TARGET_ACHIEVED = 0.95
 TARGET_LATENCY_MS = 100.0
 TARGET_PEAK_MB = 400.0
-
-
-# --- recipient lists --------------------------------------------------------------------------
-
-_AREAS = ("305", "786", "212", "646", "917", "415", "312", "213", "702", "404", "617", "206",
-          "718", "347", "512", "303")  # fmt: skip
-_US_FORMS = (
-    "1{a}{x}{l}",
-    "+1 {a}-{x}-{l}",
-    "({a}) {x}-{l}",
-    "{a}.{x}.{l}",
-    "{a}{x}{l}",
-    "+1{a}{x}{l}",
-)
-#: (template, digits to fill): valid mobiles abroad, always written with their country code.
-_ABROAD = (
-    ("+44 7400 {d}", 6),
-    ("+52 55 {d}", 8),
-    ("+34 612 {d}", 6),
-    ("+49 1512 {d}", 7),
-    ("+58 412 {d}", 7),
-)
-_BAD = ("n/a", "12", "abc", "#N/A", "0000", "", "555-01", "call me")
-_NAMES = ("Ana", "Bruno", "Carla", "Dario", "Élodie", "José", "María", "Zoë", "Luis", "Olivia",
-          "Noah", "Emma", "Liam", "Sofía", "Mateo", "Chloé", "Björn", "Ngozi", "Wei", "Priya")  # fmt: skip
-
-
-@dataclass(frozen=True)
-class RecipientList:
-    path: Path
-    rows: int
-    valid: int
-
-
-def generate_rows(
-    n: int, *, seed: int = SEED, abroad: float = 0.08, bad: float = 0.01
-) -> list[tuple[str, str, str]]:
-    """(phone, name, code) rows: distinct numbers (US in assorted formats, some abroad), a few
-    bad cells. No duplicates, so the valid rows are exactly the SMS the sandbox must receive."""
-    rng = random.Random(seed)
-    kinds = [rng.random() for _ in range(n)]
-    n_bad = sum(k < bad for k in kinds)
-    n_abroad = sum(bad <= k < bad + abroad for k in kinds)
-    us = iter(rng.sample(range(len(_AREAS) * 800 * 10_000), n - n_bad - n_abroad))
-    foreign = iter(rng.sample(range(len(_ABROAD) * 1_000_000), n_abroad))
-    rows = []
-    for k in kinds:
-        if k < bad:
-            phone = rng.choice(_BAD)
-        elif k < bad + abroad:
-            value = next(foreign)
-            template, digits = _ABROAD[value % len(_ABROAD)]
-            tail = f"{value // len(_ABROAD):0{digits}d}"
-            phone = template.format(d=tail)
-        else:
-            value = next(us)
-            area, rest = _AREAS[value % len(_AREAS)], value // len(_AREAS)
-            phone = rng.choice(_US_FORMS).format(
-                a=area, x=200 + rest // 10_000, l=f"{rest % 10_000:04d}"
-            )
-        rows.append((phone, rng.choice(_NAMES), f"{rng.randrange(10_000):04d}"))
-    return rows
-
-
-def count_valid(phones: list[str]) -> int:
-    """Valid numbers by phonenumbers itself, the reference both implementations answer to."""
-    import phonenumbers
-
-    valid = 0
-    for phone in phones:
-        try:
-            valid += phonenumbers.is_valid_number(phonenumbers.parse(phone, REGION))
-        except phonenumbers.NumberParseException:
-            pass
-    return valid
-
-
-def recipient_list(n: int, *, bad: float = 0.01, abroad: float = 0.08) -> RecipientList:
-    """The cached list of ``n`` rows (generated, and its valid rows counted, on first use)."""
-    stem = f"pipeline-v{GENERATOR_VERSION}-{n}" + ("" if bad else "-clean")
-    path, meta = DATA / f"{stem}.csv", DATA / f"{stem}.json"
-    if path.exists() and meta.exists():
-        info = json.loads(meta.read_text())
-        return RecipientList(path, info["rows"], info["valid"])
-    t0 = time.perf_counter()
-    rows = generate_rows(n, bad=bad, abroad=abroad)
-    DATA.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["phone", "name", "code"])
-        writer.writerows(rows)
-    valid = count_valid([r[0] for r in rows])
-    tmp.replace(path)
-    meta.write_text(json.dumps({"rows": n, "valid": valid, "seed": SEED}))
-    print(
-        f"  generated {path.name}: {n:,} rows, {valid:,} valid "
-        f"({time.perf_counter() - t0:.1f} s, cached)",
-        flush=True,
-    )
-    return RecipientList(path, n, valid)
-
-
-def one_row_csv(i: int) -> bytes:
-    """A 1-row list with its own number (so its own job id)."""
-    return f"phone,name,code\n+1 305 7{i // 10_000 % 100:02d} {i % 10_000:04d},Ana,{i}\n".encode()
-
-
-# --- servers and workers ----------------------------------------------------------------------
-
-
-def _opener() -> urllib.request.OpenerDirector:
-    return urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxies
-
-
-class Sandbox:
-    """``python -m ogangi.sandbox`` as its own process, driven through its control API."""
-
-    def __init__(self, directory: Path, env: dict[str, str]) -> None:
-        from worker.embedded import free_port
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = directory / "sandbox.log"
-        self.env = env
-        self.process: subprocess.Popen[bytes] | None = None
-        self._http = _opener()
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "ogangi.sandbox", "--port", str(self.port)],
-                cwd=ROOT,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-            )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                self.get("/_sandbox/health")
-                return
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the sandbox did not start; see {self.log}") from None
-                time.sleep(0.05)
-
-    def get(self, path: str) -> Any:
-        with self._http.open(self.url + path, timeout=120) as reply:
-            return json.loads(reply.read())
-
-    def post(self, path: str, doc: dict[str, Any] | None = None) -> Any:
-        data = json.dumps(doc or {}).encode()
-        request = urllib.request.Request(
-            self.url + path, data=data, method="POST", headers={"Content-Type": "application/json"}
-        )
-        with self._http.open(request, timeout=60) as reply:
-            return json.loads(reply.read())
-
-    def reset(self) -> None:
-        self.post("/_sandbox/reset")
-
-    def summary(self) -> dict[str, Any]:
-        return dict(self.get("/_sandbox/ledger/summary"))
-
-    def stats(self) -> dict[str, Any]:
-        return dict(self.get("/_sandbox/stats"))
-
-    def entry(self, offset: int) -> dict[str, Any]:
-        return dict(self.get(f"/_sandbox/ledger?offset={offset}&limit=1")["messages"][0])
-
-    def request_times(self) -> list[float]:
-        """Sorted acceptance time of every request in the ledger (one batch per request)."""
-        seen: dict[str, float] = {}
-        offset = 0
-        while True:
-            page = self.get(f"/_sandbox/ledger?offset={offset}&limit=100000")
-            for message in page["messages"]:
-                seen.setdefault(message["request_id"], at_seconds(message["at"]))
-            offset += len(page["messages"])
-            if not page["messages"] or offset >= page["total"]:
-                return sorted(seen.values())
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process)
-            self.process = None
-
-
-def at_seconds(iso: str) -> float:
-    return datetime.fromisoformat(iso).timestamp()
-
-
-def stop_process(process: subprocess.Popen[bytes], timeout: float = 40.0) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@dataclass
-class Worker:
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def text(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-
-@dataclass
-class Stack:
-    """One redis-server, one sandbox, one bucket folder, and the worker environment for them."""
-
-    directory: Path
-    redis_url: str
-    sandbox: Sandbox
-    bucket: Path
-    env: dict[str, str]
-    workers: list[Worker] = field(default_factory=list)
-    _started: int = 0
-
-    def start_workers(
-        self, count: int, extra: dict[str, str] | None = None, *, command: list[str] | None = None
-    ) -> list[Worker]:
-        """``count`` worker processes, returned once each has logged that it started."""
-        env = {**self.env, **(extra or {})}
-        started = []
-        for _ in range(count):
-            self._started += 1
-            log = self.directory / f"worker-{self._started}.log"
-            with log.open("ab") as handle:
-                process = subprocess.Popen(
-                    command or [sys.executable, "-m", "worker.cli", "worker"],
-                    cwd=ROOT,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=handle,
-                    stderr=handle,
-                )
-            started.append(Worker(process, log))
-        deadline = time.monotonic() + 60
-        for worker in started:
-            while "Starting worker for" not in worker.text():
-                if worker.process.poll() is not None or time.monotonic() > deadline:
-                    tail = worker.text()[-2000:]
-                    raise SystemExit(f"a worker did not start (see {worker.log}):\n{tail}")
-                time.sleep(0.05)
-        self.workers += started
-        return started
-
-    def stop_workers(self) -> None:
-        for worker in self.workers:
-            if worker.process.poll() is None:
-                worker.process.send_signal(signal.SIGTERM)
-        for worker in self.workers:
-            try:
-                worker.process.wait(40)  # arq finishes the jobs in hand first
-            except subprocess.TimeoutExpired:
-                worker.process.kill()
-                worker.process.wait()
-        self.workers = []
-
-
-@contextmanager
-def stack(chunk_size: int = CHUNK) -> Iterator[Stack]:
-    from worker.embedded import RedisServer
-
-    directory = Path(tempfile.mkdtemp(prefix="smspipe-bench-"))
-    private_key = secrets.token_urlsafe(24)
-    keys = {
-        "OGANGI_INSTANCE_ID": INSTANCE_ID,
-        "OGANGI_PUBLIC_KEY": PUBLIC_KEY,
-        "OGANGI_PRIVATE_KEY": private_key,
-        "OGANGI_USERNAME": USERNAME,
-        "OGANGI_SHORTCODE": SHORTCODE,
-    }
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("OGANGI_", "SMSPIPE_"))}
-    base.pop("REDIS_URL", None)
-    redis = RedisServer(directory / "redis")
-    sandbox = Sandbox(directory, {**base, **keys})
-    try:
-        redis.start()
-        sandbox.start()
-        env = {
-            **base,
-            **keys,
-            "OGANGI_BASE_URL": sandbox.url,
-            "REDIS_URL": redis.url,
-            "SMSPIPE_BUCKET": str(directory / "bucket"),
-            "SMSPIPE_HOME": str(directory / ".smspipe"),
-            "SMSPIPE_CHUNK_SIZE": str(chunk_size),
-            "SMSPIPE_LOG_FORMAT": "json",
-            **WORKER_ENV,
-        }
-        st = Stack(directory, redis.url, sandbox, directory / "bucket", env)
-        try:
-            yield st
-        finally:
-            st.stop_workers()
-    finally:
-        sandbox.stop()
-        redis.stop()
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-# --- driving jobs -----------------------------------------------------------------------------
-
-
-@dataclass
-class JobRun:
-    job_id: str
-    status: dict[str, Any]
-    enqueued_at: float  # time.time() just before send_file
-    seconds: float  # send_file to the job's final state
-
-
-async def send_and_wait(
-    st: Stack,
-    source: Path | bytes,
-    *,
-    text: str = TEXT,
-    chunk_size: int | None = CHUNK,
-    timeout: float = 600.0,
-    poll: float = 0.005,
-) -> JobRun:
-    from jobs.enqueue import job_status, send_file
-    from worker.app import open_pool
-    from worker.storage import Bucket
-
-    pool = await open_pool(st.redis_url)
-    bucket = Bucket.from_setting(str(st.bucket))
-    try:
-        name = "bench.csv" if isinstance(source, bytes) else None
-        wall0, t0 = time.time(), time.perf_counter()
-        job_id = await send_file(
-            pool, source, text, name=name, chunk_size=chunk_size, bucket=bucket
-        )
-        deadline = t0 + timeout
-        while True:
-            status = await job_status(pool, job_id)
-            if status is not None and status["state"] in ("done", "failed"):
-                return JobRun(job_id, status, wall0, time.perf_counter() - t0)
-            if time.perf_counter() > deadline:
-                raise SystemExit(f"job {job_id} not finished after {timeout:g}s: {status}")
-            await asyncio.sleep(poll)
-    finally:
-        await pool.aclose()
-
-
-def warm_up(st: Stack, workers: list[Worker], *, chunk_size: int = 500) -> None:
-    """One small job per worker, the others paused meanwhile so that one takes it: first-call
-    costs (phone tables, lazy imports) are paid once per process, at a long-lived worker's
-    first job, not at every send."""
-    rows = generate_rows(3_000, seed=SEED + 1)
-    body = "phone,name,code\n" + "".join(f"{p},{n},{c}\n" for p, n, c in rows)
-    for turn, worker in enumerate(workers):
-        others = [w for w in workers if w is not worker]
-        for other in others:  # else the worker whose poll comes first after enqueue takes it
-            other.process.send_signal(signal.SIGSTOP)
-        try:
-            asyncio.run(
-                send_and_wait(
-                    st, body.encode(), text=f"Warm-up {turn} {{0}}", chunk_size=chunk_size
-                )
-            )
-        finally:
-            for other in others:
-                other.process.send_signal(signal.SIGCONT)
-
-
-#: arq's job lines: "  0.03s → <job>:prepare_send(...)" (queued that long), "  3.37s ← <job>:
-#: prepare_send ● ..." (ran that long).
-_ARQ_JOB = re.compile(
-    r"^\s*(?P<secs>[\d.]+)s (?P<arrow>[→←]) (?P<ref>\S+):(?P<func>prepare_send|send_chunk|finalize)\b"
-)
-_STDLIB_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \w+ arq\.worker: (.*)$")
-
-
-@dataclass(frozen=True)
-class ArqEvent:
-    at: float  # when the line was written
-    seconds: float
-    started: bool  # → (queued ``seconds``) or ← (ran ``seconds``)
-    job: str  # arq job id: <job>, <job>:chunk:<n>, <job>:finalize
-    func: str
-
-
-def arq_events(log: str) -> Iterator[ArqEvent]:
-    """arq's job lines from a worker log, as structlog JSON or as plain stdlib lines."""
-    for line in log.splitlines():
-        if line.startswith("{"):
-            try:
-                doc = json.loads(line)
-            except ValueError:
-                continue
-            if doc.get("logger") != "arq.worker" or "timestamp" not in doc:
-                continue
-            message, at = str(doc.get("event", "")), datetime.fromisoformat(doc["timestamp"])
-        else:
-            plain = _STDLIB_LINE.match(line)
-            if not plain:
-                continue
-            message = plain[2]
-            at = datetime.strptime(plain[1], "%Y-%m-%d %H:%M:%S,%f")  # local time
-        m = _ARQ_JOB.match(message)
-        if m:
-            yield ArqEvent(at.timestamp(), float(m["secs"]), m["arrow"] == "→", m["ref"], m["func"])
-
-
-def job_timeline(workers: list[Worker], job_id: str) -> dict[str, Any]:
-    """Per stage, from arq's own log lines: when the jobs of ``job_id`` started and ended, how
-    long each waited in the queue and ran (arq prints 10 ms steps)."""
-    runs: dict[str, list[float]] = {"prepare_send": [], "send_chunk": [], "finalize": []}
-    queued: dict[str, list[float]] = {"prepare_send": [], "send_chunk": [], "finalize": []}
-    first_start: dict[str, float] = {}
-    last_end: dict[str, float] = {}
-    for worker in workers:
-        for event in arq_events(worker.text()):
-            if not event.job.startswith(job_id):
-                continue
-            func, at = event.func, event.at
-            if event.started:
-                queued[func].append(event.seconds)
-                first_start[func] = min(first_start.get(func, at), at)
-            else:
-                runs[func].append(event.seconds)
-                last_end[func] = max(last_end.get(func, at), at)
-    return {"runs": runs, "queued": queued, "first_start": first_start, "last_end": last_end}
 
 
 # --- a. end to end ----------------------------------------------------------------------------
@@ -575,7 +122,7 @@ def case_end_to_end(rows: int, profile: Path | None = None) -> list[dict[str, An
         print(f"  LEDGER MISMATCH: ours {ours_ledger}, naive {naive_ledger}, valid {data.valid}")
     ok = ours_rate >= TARGET_RATE and ratio >= TARGET_SPEEDUP and ours_ok and naive_ok
     return [
-        _row(
+        row(
             f"a. end to end {rows // 1000}k",
             f">= {TARGET_RATE:,}/s and x{TARGET_SPEEDUP:g}",
             f"{ours_rate:,.0f}/s ({run.seconds:.2f} s)",
@@ -584,75 +131,6 @@ def case_end_to_end(rows: int, profile: Path | None = None) -> list[dict[str, An
             ok,
         ),
     ]
-
-
-@contextmanager
-def py_spy(directory: Path | None, pids: dict[str, int]) -> Iterator[None]:
-    """``py-spy record`` (collapsed stacks, non-blocking) on ``pids`` while the block runs."""
-    if directory is None:
-        yield
-        return
-    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
-    if spy is None:
-        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
-    directory.mkdir(parents=True, exist_ok=True)
-    recorders = [
-        subprocess.Popen(
-            [
-                spy,
-                "record",
-                "--pid",
-                str(pid),
-                "--rate",
-                "250",
-                "--nonblocking",
-                "--format",
-                "raw",
-                "--output",
-                str(directory / f"{name}.txt"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for name, pid in pids.items()
-    ]
-    time.sleep(1.0)  # attached before the clock starts
-    try:
-        yield
-    finally:
-        for recorder in recorders:
-            recorder.send_signal(signal.SIGINT)
-        for recorder in recorders:
-            try:
-                recorder.wait(30)  # it writes its file on SIGINT
-            except subprocess.TimeoutExpired:
-                stop_process(recorder)
-        print(f"  profiles (py-spy collapsed stacks): {directory}/")
-
-
-@contextmanager
-def cpu_meter(pids: dict[str, int]) -> Iterator[dict[str, float]]:
-    """CPU seconds (user + system, all threads) each process and the whole machine used."""
-    tick = os.sysconf("SC_CLK_TCK")
-    pids = {**pids, "bench (producer)": os.getpid()}
-
-    def process(pid: int) -> float:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / tick
-
-    def machine() -> float:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return (sum(values) - values[3] - values[4]) / tick  # all but idle and iowait
-
-    before = {name: process(pid) for name, pid in pids.items()}
-    busy0 = machine()
-    used: dict[str, float] = {}
-    try:
-        yield used
-    finally:
-        for name, pid in pids.items():
-            used[name] = process(pid) - before[name]
-        used["machine"] = machine() - busy0
 
 
 def _print_cpu(cpu: dict[str, float], wall: float) -> None:
@@ -732,199 +210,6 @@ def _print_stage_costs(stages: dict[str, Any]) -> None:
 def _print_naive_stages(naive: dict[str, Any]) -> None:
     parts = ", ".join(f"{k} {naive['stages'][k]:.2f} s" for k in naive["stages"])
     print(f"  naive stages: {parts}")
-
-
-def run_naive(st: Stack, path: Path) -> dict[str, Any]:
-    """The naive script in its own process: wall time and peak RSS (``bench.peak``) inside it."""
-    result = run_child(st, "naive", path)
-    if "error" in result:
-        raise SystemExit(f"the naive baseline failed: {result['error']}")
-    return result
-
-
-def run_child(st: Stack, kind: str, path: Path) -> dict[str, Any]:
-    """``--child KIND PATH OUT`` in a fresh interpreter with the workers' environment."""
-    out = st.directory / f"{kind}.json"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.pipeline", "--child", kind, str(path), str(out)],
-        cwd=ROOT,
-        env=st.env,
-    )
-    _, status, _ = os.wait4(process.pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0 or not out.exists():
-        return {"error": f"{kind} child exited with {code}"}
-    result: dict[str, Any] = json.loads(out.read_text())
-    return result
-
-
-def stages_child(path: Path, out: Path) -> None:
-    """Single-core cost of each stage of our pipeline on ``path``, one stage at a time.
-
-    The same functions the jobs call, without queue, bucket or concurrency: where the CPU of
-    a send goes. HTTP is measured against the running sandbox (one upload at a time) and the
-    sandbox's own work is timed by calling its parser and reply builder in this process.
-    """
-    out.write_text(json.dumps(asyncio.run(_stage_costs(path))))
-
-
-async def _stage_costs(path: Path) -> dict[str, Any]:
-    import io
-    import zoneinfo
-    from datetime import UTC
-
-    import aiohttp
-    import pandas as pd
-
-    from jobs import chunks
-    from jobs.recipients import prepare_recipients
-    from jobs.results import write_results
-    from ogangi.sandbox import blast
-    from ogangi.sandbox.recipients import UniformRows, parse_recipient_file
-    from ogangi.signing import signed_path
-    from ogangi.xml import parse_message_columns
-
-    env = os.environ
-    cost: dict[str, float] = {}
-    prepare_recipients(path, TEXT, region=REGION)  # first call: the phone tables, as a warm-up
-    t = time.perf_counter()
-    prepared = prepare_recipients(path, TEXT, region=REGION)
-    frame = chunks.assign_chunks(prepared.frame, CHUNK)
-    cost["prepare: read + normalize + render"] = time.perf_counter() - t
-    t = time.perf_counter()
-    kept = frame[list(chunks.PREPARED_COLUMNS)]
-    chunks.to_parquet(kept)
-    files = [
-        chunks.chunk_file(rows, sender=SHORTCODE)
-        for _, rows in frame[frame["chunk"].notna()].groupby("chunk", sort=True)
-    ]
-    cost["prepare: chunk files + prepared parquet"] = time.perf_counter() - t
-    zone, now = zoneinfo.ZoneInfo("UTC"), datetime.now(UTC)
-    t = time.perf_counter()
-    for content in files:
-        rows = parse_recipient_file(content, carriers=None, max_rows=1_000_000)
-        ids = [str(-(10**18) + i) for i in range(len(rows))]
-        if isinstance(rows, UniformRows):
-            blast.uniform_reply(rows, ids, now, zone)
-        else:
-            blast.rows_reply(rows, ids, now, zone)
-    cost["sandbox: read upload + build reply"] = time.perf_counter() - t
-    url = f"{env['OGANGI_BASE_URL']}/" + signed_path(
-        "tools/sendSMSByFile",
-        [env["OGANGI_INSTANCE_ID"]],
-        env["OGANGI_PUBLIC_KEY"],
-        env["OGANGI_PRIVATE_KEY"],
-    )
-    replies = []
-    t = time.perf_counter()
-    async with aiohttp.ClientSession() as session:
-        for content in files:
-            form = aiohttp.FormData()
-            form.add_field("file", content, filename="recipients.csv", content_type="text/csv")
-            async with session.post(url, data=form) as response:
-                replies.append(await response.read())
-    cost["HTTP round trips (sandbox work included)"] = time.perf_counter() - t
-    t = time.perf_counter()
-    parsed = [parse_message_columns(body)[1] for body in replies]
-    cost["send: parse replies (ogangi.xml)"] = time.perf_counter() - t
-    t = time.perf_counter()
-    outcomes = []
-    for content, columns in zip(files, parsed, strict=True):
-        assert columns is not None
-        outcome = chunks.outcomes_from_reply(chunks.chunk_msisdns(content), columns)
-        chunks.to_parquet(outcome)
-        outcomes.append(outcome)
-    cost["send: outcomes + outcome parquet"] = time.perf_counter() - t
-    t = time.perf_counter()
-    results = chunks.merge_outcomes(kept, pd.concat(outcomes, ignore_index=True))
-    cost["finalize: merge outcomes"] = time.perf_counter() - t
-    t = time.perf_counter()
-    write_results(results, io.BytesIO())
-    cost["finalize: results CSV"] = time.perf_counter() - t
-    return {"chunks": len(files), "ready": int(frame["chunk"].notna().sum()), "cost": cost}
-
-
-def naive_child(path: Path, out: Path) -> None:
-    import pandas as pd
-    import phonenumbers
-
-    result = asyncio.run(_naive_send(path, out.with_suffix(".results.csv"), pd, phonenumbers))
-    result["peak_mb"] = own_peak_mb()
-    out.write_text(json.dumps(result))
-
-
-async def _naive_send(path: Path, results_path: Path, pd: Any, phonenumbers: Any) -> dict[str, Any]:
-    import aiohttp
-    import xmltodict
-
-    from ogangi.recipient_file import SmsRow, write_recipient_file
-    from ogangi.signing import signed_path
-
-    env = os.environ
-    base, instance = env["OGANGI_BASE_URL"], env["OGANGI_INSTANCE_ID"]
-    public, private, sender = env["OGANGI_PUBLIC_KEY"], env["OGANGI_PRIVATE_KEY"], SHORTCODE
-    stages = dict.fromkeys(("read", "normalize", "file", "http", "parse", "results"), 0.0)
-    t0 = time.perf_counter()
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    t1 = time.perf_counter()
-    stages["read"] = t1 - t0
-    results: list[list[Any]] = []
-    ready: list[tuple[int, str, str, str]] = []
-    e164 = phonenumbers.PhoneNumberFormat.E164
-    for row, (phone, name, code) in enumerate(df.itertuples(index=False, name=None), start=1):
-        try:
-            number = phonenumbers.parse(phone, REGION)
-            valid = phonenumbers.is_valid_number(number)
-        except phonenumbers.NumberParseException:
-            valid = False
-        if not valid:
-            results.append([row, phone, "", "REJECTED", "invalid number", "", ""])
-            continue
-        msisdn = phonenumbers.format_number(number, e164)[1:]
-        ready.append((row, phone, msisdn, TEXT.replace("{0}", name).replace("{1}", code)))
-    stages["normalize"] = time.perf_counter() - t1
-    sent = 0
-    async with aiohttp.ClientSession() as session:
-        for start in range(0, len(ready), CHUNK):
-            batch = ready[start : start + CHUNK]
-            ta = time.perf_counter()
-            content = write_recipient_file(SmsRow(m, sender, text) for _, _, m, text in batch)
-            form = aiohttp.FormData()
-            form.add_field("file", content, filename="recipients.csv", content_type="text/csv")
-            url = f"{base}/{signed_path('tools/sendSMSByFile', [instance], public, private)}"
-            tb = time.perf_counter()
-            async with session.post(url, data=form) as response:
-                response.raise_for_status()
-                body = await response.read()
-            tc = time.perf_counter()
-            doc = xmltodict.parse(body)["response"]
-            if doc["status"] != "OK":
-                raise SystemExit(f"provider answered {doc['status']}")
-            messages = doc["result"]["messages"]["message"]
-            messages = [messages] if isinstance(messages, dict) else messages
-            by_to = {m["to"]: m for m in messages}
-            for row, phone, msisdn, _ in batch:
-                m = by_to.get(msisdn)
-                if m is not None and m["status"] == "SENT_TO_CARRIER":
-                    sent += 1
-                    results.append([row, phone, msisdn, "SENT", "", m["id"], m["status"]])
-                else:
-                    status = m["status"] if m else ""
-                    results.append([row, phone, msisdn, "FAILED", status, "", status])
-            td = time.perf_counter()
-            stages["file"] += tb - ta
-            stages["http"] += tc - tb
-            stages["parse"] += td - tc
-    te = time.perf_counter()
-    results.sort(key=lambda r: r[0])
-    with results_path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(
-            ["row", "input", "msisdn", "state", "reason", "message_id", "provider_status"]
-        )
-        writer.writerows(results)
-    stages["results"] = time.perf_counter() - te
-    return {"wall": time.perf_counter() - t0, "sent": sent, "rows": len(df), "stages": stages}
 
 
 # --- b. rate-limit accuracy -------------------------------------------------------------------
@@ -1007,7 +292,7 @@ def case_rate_limit(
         f"{base['max_window']}"
     )
     return [
-        _row(
+        row(
             "b. rate limit 20/s, 4 proc",
             f">= {TARGET_ACHIEVED:.0%}, max/1s <= {rate:g}",
             f"{ours['achieved']:.1%}, max {ours['max_window']}",
@@ -1034,60 +319,6 @@ def _window_figures(times: list[float], stats: dict[str, Any], rate: float) -> d
         "calendar_max": stats["max_requests_in_a_calendar_second"],
         "windows_over": over,
     }
-
-
-class LocalLimiter:
-    """The naive limiter: each process spaces its own requests, knowing nothing of the others."""
-
-    def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate
-        self.next = 0.0
-        self.missed_slots = 0
-
-    async def wait(self, messages: int = 1, *, max_wait: float | None = None) -> float:
-        now = time.monotonic()
-        slot = max(now, self.next)
-        self.next = slot + self.interval
-        await asyncio.sleep(slot - now)
-        return slot - now
-
-    async def slot(self, messages: int = 1, *, max_wait: float | None = None) -> Any:
-        from worker.ratelimit import Slot
-
-        await self.wait(messages, max_wait=max_wait)
-        return Slot(at=asyncio.get_running_loop().time())
-
-    async def keep(self, slot: Any, messages: int = 1, *, max_wait: float | None = None) -> Any:
-        return slot  # the naive limiter never checks whether it is late
-
-    async def penalize(self, retry_after: float) -> float:
-        self.next = max(self.next, time.monotonic() + float(retry_after))
-        return float(retry_after)
-
-
-def worker_child(mode: str, value: float) -> None:
-    """A worker like ``smspipe worker`` with one thing changed: its limiter or its poll delay."""
-    from worker import logs
-    from worker.app import build_worker
-    from worker.runtime import CTX_KEY
-    from worker.settings import Settings
-
-    logs.configure("INFO")
-    settings = Settings()
-    assert settings.redis_url
-    if mode == "arq-poll":
-        build_worker(settings, settings.redis_url, poll_delay=value).run()
-        return
-    worker = build_worker(settings, settings.redis_url)
-    startup = worker.on_startup
-    assert startup is not None
-
-    async def local_limit(ctx: dict[str, Any]) -> None:
-        await startup(ctx)
-        ctx[CTX_KEY].limiter = LocalLimiter(value)
-
-    worker.on_startup = local_limit
-    worker.run()
 
 
 # --- c. enqueue to first request --------------------------------------------------------------
@@ -1148,7 +379,7 @@ def case_latency(runs: int) -> list[dict[str, Any]]:
         f"sandbox accepting the upload (ledger time, ms)"
     )
     return [
-        _row(
+        row(
             "c. enqueue -> 1st request",
             f"p50 < {TARGET_LATENCY_MS:.0f} ms",
             f"p50 {ours:.0f} ms",
@@ -1180,16 +411,16 @@ def case_memory(rows: int) -> list[dict[str, Any]]:
             task = asyncio.create_task(send_and_wait(st, data.path, poll=0.02))
             while not task.done():
                 now = time.time()
-                samples.extend((now, w.pid, _proc_mb(w.pid, "VmRSS")) for w in workers)
+                samples.extend((now, w.pid, proc_mb(w.pid, "VmRSS")) for w in workers)
                 await asyncio.sleep(0.05)
             return await task
 
         run = asyncio.run(send_sampling())
         wait_logged(workers, run.job_id + ":finalize", "finalize")
-        hwm = {w.pid: _proc_mb(w.pid, "VmHWM") for w in workers}
+        hwm = {w.pid: proc_mb(w.pid, "VmHWM") for w in workers}
         timeline = job_timeline(workers, run.job_id)
-        preparer = _runner(workers, run.job_id, "prepare_send")
-        finalizer = _runner(workers, run.job_id + ":finalize", "finalize")
+        preparer = runner(workers, run.job_id, "prepare_send")
+        finalizer = runner(workers, run.job_id + ":finalize", "finalize")
         ledger = st.sandbox.summary()
         st.stop_workers()
         st.sandbox.reset()
@@ -1226,7 +457,7 @@ def case_memory(rows: int) -> list[dict[str, Any]]:
         role = {preparer: "prepare+finalize"}
     per_worker = ", ".join(f"{mb:.0f} ({role.get(pid, 'send only')})" for pid, mb in hwm.items())
     return [
-        _row(
+        row(
             f"d. peak MB/worker {rows // 1000}k",
             f"<= {TARGET_PEAK_MB:.0f} MB",
             f"{peak:.0f} MB",
@@ -1234,8 +465,8 @@ def case_memory(rows: int) -> list[dict[str, Any]]:
             f"x{naive['peak_mb'] / peak:.1f}",
             ok,
         ),
-        _row("   each worker, MB", "(info)", per_worker, "", "", None),
-        _row(
+        row("   each worker, MB", "(info)", per_worker, "", "", None),
+        row(
             f"   end to end {rows // 1000}k",
             "(info)",
             f"{ours_rate:,.0f}/s",
@@ -1246,71 +477,7 @@ def case_memory(rows: int) -> list[dict[str, Any]]:
     ]
 
 
-def _runner(workers: list[Worker], arq_job: str, func: str) -> int | None:
-    """The pid of the worker whose log shows ``func`` of ``arq_job`` starting (the job's
-    state is ``done`` before finalize returns, so its end may not be logged yet)."""
-    for worker in workers:
-        for event in arq_events(worker.text()):
-            if event.started and event.func == func and event.job == arq_job:
-                return worker.pid
-    return None
-
-
-def wait_logged(workers: list[Worker], arq_job: str, func: str, timeout: float = 30.0) -> None:
-    """Until a worker logs ``func`` of ``arq_job`` as finished (``done`` is set before that)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for worker in workers:
-            if any(
-                not e.started and e.func == func and e.job == arq_job
-                for e in arq_events(worker.text())
-            ):
-                return
-        time.sleep(0.1)
-
-
-def _proc_mb(pid: int, field_name: str) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-# --- summary ----------------------------------------------------------------------------------
-
-
-def _row(
-    case: str, target: str, measured: str, baseline: str, ratio: str, ok: bool | None
-) -> dict[str, Any]:
-    return {
-        "case": case,
-        "target": target,
-        "measured": measured,
-        "baseline": baseline,
-        "ratio": ratio,
-        "ok": ok,
-    }
-
-
-def verdict(ok: bool | None) -> str:
-    return "info" if ok is None else ("PASS" if ok else "FAIL")
-
-
-def print_table(rows: list[dict[str, Any]], title: str) -> None:
-    headers = ("case", "target", "measured", "baseline", "ratio", "result")
-    cells = [
-        (r["case"], r["target"], r["measured"], r["baseline"], r["ratio"], verdict(r["ok"]))
-        for r in rows
-    ]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-    print(f"\n{title}")
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
-    print("  ".join("-" * w for w in widths))
-    for c in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)))
+# --- command line -----------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
