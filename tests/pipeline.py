@@ -1,11 +1,16 @@
-"""Helpers for pipeline tests: a worker in this process, settings pointing at a sandbox."""
+"""Helpers for pipeline tests: settings pointing at a sandbox, a worker in this process or
+`smspipe worker` processes beside the test."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
+import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from arq.connections import ArqRedis
 
@@ -57,8 +62,6 @@ def us_numbers(count: int, start: int = 0) -> list[str]:
 
 def worker_env(settings: Settings, redis_url: str, **extra: str) -> dict[str, str]:
     """The environment of a `smspipe worker` subprocess configured like ``settings``."""
-    import os
-
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OGANGI_", "SMSPIPE_"))}
     for name, value in settings.model_dump().items():
         if value is None:
@@ -72,14 +75,45 @@ def worker_env(settings: Settings, redis_url: str, **extra: str) -> dict[str, st
     return env
 
 
-async def start_worker(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
-    import sys
+class WorkerProcesses:
+    """`smspipe worker` subprocesses configured like ``settings``, each logging to
+    ``logs/<name>.log``. Leaving the ``async with`` stops every one still running (SIGTERM, then
+    SIGKILL after 40 s), whether the test passed or failed."""
 
-    handle = log.open("ab")
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "worker.cli", "worker",
-        env=env, stdout=handle, stderr=handle,
-    )  # fmt: skip
+    def __init__(self, settings: Settings, redis_url: str, logs: Path) -> None:
+        self.env = worker_env(settings, redis_url)
+        self.logs = logs
+        self.started: list[asyncio.subprocess.Process] = []
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        running = [process for process in self.started if process.returncode is None]
+        for process in running:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+        for process in running:
+            try:
+                await asyncio.wait_for(process.wait(), 40)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+    async def start(self, name: str = "worker") -> asyncio.subprocess.Process:
+        with (self.logs / f"{name}.log").open("ab") as log:  # the child keeps its own copy
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "worker.cli", "worker",
+                env=self.env, stdout=log, stderr=log,
+            )  # fmt: skip
+        self.started.append(process)
+        return process
+
+    @staticmethod
+    async def kill(process: asyncio.subprocess.Process) -> None:
+        """SIGKILL, as a crash would: the worker runs no shutdown code."""
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
 
 
 async def wait_for_job(pool: ArqRedis, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
@@ -94,13 +128,3 @@ async def wait_for_job(pool: ArqRedis, job_id: str, timeout: float = 60.0) -> di
             return status
         await asyncio.sleep(0.1)
     raise AssertionError(f"job {job_id} not final after {timeout}s: {status}")
-
-
-async def stop(process: asyncio.subprocess.Process, signal_number: int = 15) -> None:
-    if process.returncode is None:
-        process.send_signal(signal_number)
-        try:
-            await asyncio.wait_for(process.wait(), 40)
-        except TimeoutError:
-            process.kill()
-            await process.wait()

@@ -7,7 +7,6 @@ is the witness of how many broadcasts exist.
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 from arq.connections import ArqRedis
@@ -19,7 +18,7 @@ from ogangi.sandbox import FaultPlan, SandboxConfig, running_sandbox
 from ogangi.sandbox.faults import FaultKind
 from ogangi.sandbox.server import Sandbox
 from tests.broadcast_helpers import MESSY, MESSY_READY, broadcasts, fast_settings, until
-from tests.pipeline import run_worker_until_idle, start_worker, stop, wait_for_job, worker_env
+from tests.pipeline import WorkerProcesses, run_worker_until_idle, wait_for_job
 from worker.app import open_pool
 from worker.jobstore import JobStore
 from worker.runtime import CTX_KEY, Runtime
@@ -44,19 +43,14 @@ async def test_a_worker_killed_during_create_does_not_create_a_second_broadcast(
     async with running_sandbox(config) as sandbox:
         # arq re-runs a dead worker's job once its in-progress key expires: timeout + 10 s.
         settings = fast_settings(sandbox, tmp_path, smspipe_job_timeout=2.0)
-        env = worker_env(settings, redis_url)
         pool: ArqRedis = await open_pool(redis_url)
-        job_id = await create_broadcast(pool, MESSY, "Hi {0}", settings=settings)
-        first = await start_worker(env, tmp_path / "worker1.log")
-        await until(lambda: broadcasts(sandbox), timeout=20, what="the provider to create it")
-        first.send_signal(signal.SIGKILL)  # the create's answer never arrives
-        await first.wait()
-        second = await start_worker(env, tmp_path / "worker2.log")
-        try:
+        async with pool, WorkerProcesses(settings, redis_url, tmp_path) as workers:
+            job_id = await create_broadcast(pool, MESSY, "Hi {0}", settings=settings)
+            first = await workers.start("worker1")
+            await until(lambda: broadcasts(sandbox), timeout=20, what="the provider to create it")
+            await workers.kill(first)  # the create's answer never arrives
+            await workers.start("worker2")
             status = await wait_for_job(pool, job_id, timeout=30)
-        finally:
-            await stop(second)
-            await pool.aclose()
         made = broadcasts(sandbox)
         calls = create_calls(sandbox)
 

@@ -19,14 +19,12 @@ from jobs.results import read_results
 from ogangi.sandbox import FaultPlan, SandboxConfig, running_sandbox
 from ogangi.sandbox.faults import FaultKind
 from tests.pipeline import (
+    WorkerProcesses,
     ledger_numbers,
     run_worker_until_idle,
     settings_for,
-    start_worker,
-    stop,
     us_numbers,
     wait_for_job,
-    worker_env,
     write_csv,
 )
 from worker.app import open_pool
@@ -56,30 +54,26 @@ async def test_worker_killed_mid_job_then_a_new_worker_finishes_it(
             sandbox, tmp_path / "bucket", smspipe_chunk_size=20, smspipe_concurrency=2,
             smspipe_job_timeout=3.0, ogangi_shortcode="55500",
         )  # fmt: skip
-        env = worker_env(settings, redis_url)
         pool: ArqRedis = await open_pool(redis_url)
         bucket = Bucket.from_setting(str(tmp_path / "bucket"))
-        job_id = await send_file(pool, source, "Hi {0}", bucket=bucket)
-        first = await start_worker(env, tmp_path / "worker1.log")
-        # Kill a quarter of the way in, while both calls in flight sit at the provider: a kill
-        # between the ledger entry and the request leaving would leave numbers never sent
-        # (reported UNKNOWN), which is right but not what this test is about.
-        def both_calls_at_the_provider() -> bool:
-            stats = sandbox.state.stats
-            answered = sum(stats.outcomes.values())
-            return answered >= 5 and stats.total - answered == 2  # both slots in its latency
+        async with pool, WorkerProcesses(settings, redis_url, tmp_path) as workers:
+            job_id = await send_file(pool, source, "Hi {0}", bucket=bucket)
+            first = await workers.start("worker1")
 
-        while not both_calls_at_the_provider():
-            await asyncio.sleep(0.01)
-        first.send_signal(signal.SIGKILL)
-        await first.wait()
-        at_kill = len(sandbox.ledger)
-        second = await start_worker(env, tmp_path / "worker2.log")
-        try:
+            # Kill a quarter of the way in, while both calls in flight sit at the provider: a
+            # kill between the ledger entry and the request leaving would leave numbers never
+            # sent (reported UNKNOWN), which is right but not what this test is about.
+            def both_calls_at_the_provider() -> bool:
+                stats = sandbox.state.stats
+                answered = sum(stats.outcomes.values())
+                return answered >= 5 and stats.total - answered == 2  # both slots in latency
+
+            while not both_calls_at_the_provider():
+                await asyncio.sleep(0.01)
+            await workers.kill(first)
+            at_kill = len(sandbox.ledger)
+            await workers.start("worker2")
             status = await wait_for_job(pool, job_id, timeout=60)
-        finally:
-            await stop(second)
-            await pool.aclose()
         sent = ledger_numbers(sandbox)
 
     assert 100 <= at_kill < 400
@@ -142,20 +136,17 @@ async def test_redis_restart_in_the_middle_of_a_job_loses_nothing(
     try:
         async with running_sandbox(config) as sandbox:
             settings = settings_for(sandbox, tmp_path / "bucket", smspipe_chunk_size=10)
-            env = worker_env(settings, server.url)
             pool: ArqRedis = await open_pool(server.url)
-            job_id = await send_file(pool, source, "Hi {0}", bucket=Bucket.from_setting(str(tmp_path / "bucket")))
-            worker = await start_worker(env, tmp_path / "worker.log")
-            while len(sandbox.ledger) < 60:
-                await asyncio.sleep(0.02)
-            server.stop()
-            await asyncio.sleep(1.0)
-            server.start()
-            try:
+            bucket = Bucket.from_setting(str(tmp_path / "bucket"))
+            async with pool, WorkerProcesses(settings, server.url, tmp_path) as workers:
+                job_id = await send_file(pool, source, "Hi {0}", bucket=bucket)
+                await workers.start("worker")
+                while len(sandbox.ledger) < 60:
+                    await asyncio.sleep(0.02)
+                server.stop()
+                await asyncio.sleep(1.0)
+                server.start()
                 status = await wait_for_job(pool, job_id, timeout=60)
-            finally:
-                await stop(worker)
-                await pool.aclose()
             sent = ledger_numbers(sandbox)
     finally:
         server.stop()
@@ -177,17 +168,14 @@ async def test_four_workers_share_one_request_rate(
             sandbox, tmp_path / "bucket", smspipe_chunk_size=4,
             smspipe_max_requests_per_second=8.0, ogangi_shortcode="55500",
         )  # fmt: skip
-        env = worker_env(settings, redis_url)
         pool: ArqRedis = await open_pool(redis_url)
-        workers = [await start_worker(env, tmp_path / f"w{i}.log") for i in range(4)]
-        await asyncio.sleep(1.5)  # all four are polling before the work arrives
-        job_id = await send_file(pool, source, "Hi {0}", bucket=Bucket.from_setting(str(tmp_path / "bucket")))
-        try:
+        async with pool, WorkerProcesses(settings, redis_url, tmp_path) as workers:
+            for i in range(4):
+                await workers.start(f"w{i}")
+            await asyncio.sleep(1.5)  # all four are polling before the work arrives
+            bucket = Bucket.from_setting(str(tmp_path / "bucket"))
+            job_id = await send_file(pool, source, "Hi {0}", bucket=bucket)
             status = await wait_for_job(pool, job_id, timeout=60)
-        finally:
-            for worker in workers:
-                await stop(worker)
-            await pool.aclose()
         stats = sandbox.state.stats
 
     assert status["state"] == "done" and status["counts"]["sent"] == 160, status
@@ -205,21 +193,17 @@ async def test_sigterm_lets_the_chunks_in_hand_finish(
     config = SandboxConfig(faults=FaultPlan(latency_seconds=0.3))
     async with running_sandbox(config) as sandbox:
         settings = settings_for(sandbox, tmp_path / "bucket", smspipe_chunk_size=10)
-        env = worker_env(settings, redis_url)
         pool: ArqRedis = await open_pool(redis_url)
         bucket = Bucket.from_setting(str(tmp_path / "bucket"))
-        job_id = await send_file(pool, source, "Hi {0}", bucket=bucket)
-        first = await start_worker(env, tmp_path / "worker1.log")
-        while len(sandbox.ledger) < 40:
-            await asyncio.sleep(0.02)
-        first.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(first.wait(), 30)
-        second = await start_worker(env, tmp_path / "worker2.log")
-        try:
+        async with pool, WorkerProcesses(settings, redis_url, tmp_path) as workers:
+            job_id = await send_file(pool, source, "Hi {0}", bucket=bucket)
+            first = await workers.start("worker1")
+            while len(sandbox.ledger) < 40:
+                await asyncio.sleep(0.02)
+            first.send_signal(signal.SIGTERM)
+            code = await asyncio.wait_for(first.wait(), 30)
+            await workers.start("worker2")
             status = await wait_for_job(pool, job_id, timeout=60)
-        finally:
-            await stop(second)
-            await pool.aclose()
         sent = ledger_numbers(sandbox)
 
     assert code == 0
