@@ -17,7 +17,7 @@ from ogangi.sandbox.broadcasts import Broadcast as SandboxBroadcast
 from ogangi.sandbox.server import Sandbox
 from tests.conftest import FIXTURES
 from tests.pipeline import settings_for
-from worker.app import build_worker
+from worker.sending import running_worker
 from worker.settings import Settings
 
 MESSY = FIXTURES / "recipients" / "messy.xlsx"
@@ -37,16 +37,10 @@ def fast_settings(sandbox: Sandbox, tmp_path: Path, **overrides: object) -> Sett
 
 @contextlib.asynccontextmanager
 async def worker_running(settings: Settings, redis_url: str) -> AsyncIterator[None]:
-    """An arq worker in this process for the duration of the block (the test acts meanwhile)."""
-    worker = build_worker(settings, redis_url, handle_signals=False, poll_delay=0.02)
-    task = asyncio.create_task(worker.async_run())
-    try:
+    """An arq worker in this process for the duration of the block (the test acts meanwhile),
+    stopped as ``smspipe send --wait`` stops its own."""
+    async with running_worker(settings, redis_url):
         yield
-    finally:
-        await worker.close()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
 
 
 def broadcasts(sandbox: Sandbox) -> list[SandboxBroadcast]:

@@ -6,7 +6,9 @@ Redis restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import signal
 from typing import Any
 
 import structlog
@@ -88,6 +90,27 @@ class ResilientWorker(Worker):
         # Unbounded: the running tasks' completions release into it, up to max_jobs + 1 again.
         self.sem = asyncio.Semaphore(self.max_jobs + 1 - running)  # type: ignore[assignment]
 
+    async def close(self) -> None:
+        """arq's close, except that a job it has to cancel does not raise out of it: arq
+        gathers the cancelled tasks without ``return_exceptions``, so its caller got a
+        CancelledError and the shutdown hook (our runtime's connections) never ran."""
+        if not self._handle_signals:
+            self.handle_sig(signal.SIGUSR1)  # cancels what still runs, as arq's close does
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        self.tasks.clear()
+        await super().close()
+
+    async def drain(self, timeout: float) -> None:
+        """Stop taking jobs and give those in hand up to ``timeout`` seconds to end (a job
+        cancelled afterwards by ``close`` runs again at the next worker, as after SIGTERM)."""
+        if self.main_task is not None:
+            self.main_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.main_task
+        running = [task for task in self.tasks.values() if not task.done()]
+        if running:
+            await asyncio.wait(running, timeout=timeout)
+
 
 def build_worker(
     settings: Settings,
@@ -96,7 +119,7 @@ def build_worker(
     burst: bool = False,
     handle_signals: bool = True,
     poll_delay: float = 0.02,  # an idle worker starts a job within ~20 ms of its enqueue
-) -> Worker:
+) -> ResilientWorker:
     timeout = settings.smspipe_job_timeout
     max_tries = settings.smspipe_max_tries
     use_lean_memory_pool()

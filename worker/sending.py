@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from jobs.enqueue import job_status, send_file
 from jobs.payloads import FINAL_JOB_STATES
-from worker.app import build_worker, open_pool
+from worker.app import ResilientWorker, build_worker, open_pool
 from worker.embedded import ensure_redis, stop_recorded
 from worker.settings import Settings
 from worker.storage import Bucket
@@ -125,11 +125,25 @@ async def worker_alongside(settings: Settings, connection: Connection) -> AsyncI
     if not connection.embedded:
         yield
         return
-    worker = build_worker(settings, connection.url, handle_signals=False)
+    async with running_worker(settings, connection.url):
+        yield
+
+
+#: Seconds a worker run for one command gets, once the block ends, to finish the jobs in hand:
+#: a job reads ``done`` before its finalize has cleaned up its ``work/`` files.
+DRAIN_SECONDS = 30.0
+
+
+@contextlib.asynccontextmanager
+async def running_worker(settings: Settings, redis_url: str) -> AsyncIterator[ResilientWorker]:
+    """An arq worker in this process for the duration of the block; on the way out it stops
+    taking jobs, lets those in hand end (``DRAIN_SECONDS`` at most) and closes."""
+    worker = build_worker(settings, redis_url, handle_signals=False)
     worker_task = asyncio.create_task(worker.async_run())
     try:
-        yield
+        yield worker
     finally:
+        await worker.drain(DRAIN_SECONDS)
         await worker.close()
         worker_task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
