@@ -6,9 +6,9 @@ themselves (§13 A1): ``"sample"`` (the default) is mobile, from, carrier, encod
 text, params...; ``"listed"`` is mobile, from, carrier, text, encoding, timezone, params....
 
 Three entry points: ``write_recipient_file`` for ``SmsRow`` objects,
-``write_recipient_file_columns`` for lists of strings with one sender for the whole file, and
-``write_recipient_file_arrow`` for Arrow columns, which builds every line in Arrow kernels with
-no Python object per row (a 10 000-row chunk: ~1 ms instead of ~7; the bulk pipeline's).
+``write_recipient_file_columns`` for lists of strings with one sender for the whole file (it
+converts them and calls the next one), and ``write_recipient_file_arrow`` for Arrow columns, which builds every line in Arrow kernels with
+no Python object per row (a 10 000-row chunk from Arrow columns: ~2.7 ms; the bulk pipeline's).
 """
 
 from __future__ import annotations
@@ -74,36 +74,22 @@ def write_recipient_file_columns(
 ) -> bytes:
     """The same file from columns: one text for all rows or one per row, ``params`` by column.
 
-    Validation runs once per column on the joined text and the constant fields are quoted
-    once. Measured on 1M rows: 0.9 s here (0.6 s with one text) against 1.3 s for
-    ``write_recipient_file`` plus 1.3 s to build the ``SmsRow`` objects it needs.
+    Built by ``write_recipient_file_arrow`` (10 000 rows: ~3.4 ms with the conversion, against
+    ~4.7 ms for the former string-joining version on the same machine).
     """
-    listed = _is_listed(order)
-    count = len(mobiles)
-    _check_mobiles(mobiles)
-    singles = [("sender", sender), ("carrier", carrier)]
-    for field, value in singles + ([("text", texts)] if isinstance(texts, str) else []):
-        _check_single_line(field, value)
-    _check_filled(encoding, timezone)
-    columns = _named(params) if isinstance(texts, str) else [("texts", texts), *_named(params)]
-    for name, column in columns:
-        if len(column) != count:
-            raise InvalidParameter(f"{name} has {len(column)} values for {count} mobiles")
-        _check_single_line_column(name, column)
-
-    head = '","'.join(map(_escape, (sender, carrier)))
-    zone = '","'.join(map(_escape, (encoding, timezone)))
     if isinstance(texts, str):
-        escaped = [_escape(texts)] * count
-    else:
-        escaped = [_escape(text) for text in texts]
-    if listed:
-        middle = [f'","{head}","{text}","{zone}' for text in escaped]
-    else:
-        middle = [f'","{head}","{zone}","{text}' for text in escaped]
-    tails = _param_tails(params, count)
-    lines = [f'"{mobile}{mid}{tail}"\r\n' for mobile, mid, tail in zip(mobiles, middle, tails)]
-    return "".join(lines).encode("utf-8")
+        _check_single_line("text", texts)
+        texts = [texts] * len(mobiles)
+    return write_recipient_file_arrow(
+        pa.array(mobiles, pa.large_string()),
+        pa.array(texts, pa.large_string()),
+        sender=sender,
+        params=[pa.array(column, pa.large_string()) for column in params],
+        carrier=carrier,
+        encoding=encoding,
+        timezone=timezone,
+        order=order,
+    )
 
 
 def write_recipient_file_arrow(
@@ -171,14 +157,6 @@ def _first(mask: pa.Array) -> int:
     return int(np.flatnonzero(mask.to_numpy(zero_copy_only=False))[0]) + 1
 
 
-def _param_tails(params: Sequence[Sequence[str]], count: int) -> list[str]:
-    """Per row, ``","p0","p1"...`` (the closing quote is added by the caller)."""
-    if not params:
-        return [""] * count
-    escaped_columns = [[_escape(value) for value in column] for column in params]
-    return ['","' + '","'.join(values) for values in zip(*escaped_columns)]
-
-
 def _escape(value: str) -> str:
     return value.replace('"', '""') if '"' in value else value
 
@@ -208,24 +186,6 @@ def _check_filled(encoding: str, timezone: str, *, prefix: str = "") -> None:
         if not value.strip():
             raise InvalidParameter(f"{prefix}{name} must not be empty")
         _check_single_line(name, value)
-
-
-def _check_mobiles(mobiles: Sequence[str]) -> None:
-    """Digits only, checked on the joined column; the slow scan only names the culprit."""
-    joined = "".join(mobiles)
-    if not mobiles or (all(mobiles) and joined.isascii() and joined.isdigit()):
-        return
-    for number, mobile in enumerate(mobiles, start=1):
-        if not (mobile.isascii() and mobile.isdigit()):
-            raise InvalidParameter(f"row {number}: {_MOBILE_RULE}")
-
-
-def _check_single_line_column(name: str, column: Sequence[str]) -> None:
-    if not _has_newline("".join(column)):
-        return
-    for number, value in enumerate(column, start=1):
-        if _has_newline(value):
-            raise InvalidParameter(f"row {number}: {name} contains a line break")
 
 
 def _check_single_line(name: str, value: str) -> None:
