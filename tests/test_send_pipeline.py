@@ -65,21 +65,36 @@ async def test_results_merged_in_slices_are_the_same_as_in_one_piece(
     assert results.loc[12, "state"] == "REJECTED" and results.loc[13, "state"] == "DUPLICATE"
 
 
-async def test_a_list_cut_with_the_workers_sends_held_finishes_on_one_worker(
+async def test_a_worker_cutting_a_big_list_sends_nothing_until_the_cut_is_done(
     tmp_path: Path, redis_url: str, redis: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A worker cutting a big list holds its own send slots (memory: the list or the replies,
-    not both); alone, it sends every chunk once the cut is done."""
+    not both): alone, it uploads no chunk while slices are still being cut, then every one."""
     import jobs.send
+    from ogangi.client import OgangiClient
 
+    events: list[str] = []
+    real_cut, real_upload = jobs.send.cut_slice, OgangiClient.send_sms_by_file_columns
+
+    def cut(*args: Any) -> Any:
+        events.append("cut")
+        return real_cut(*args)
+
+    async def upload(self: OgangiClient, *args: Any, **kwargs: Any) -> Any:
+        events.append("upload")
+        return await real_upload(self, *args, **kwargs)
+
+    monkeypatch.setattr(jobs.send, "cut_slice", cut)
+    monkeypatch.setattr(OgangiClient, "send_sms_by_file_columns", upload)
+    monkeypatch.setattr("jobs.cutting.SLICE_ROWS", 6)  # six slices, chunks queued between them
     monkeypatch.setattr(jobs.send, "HOLD_SENDS_FROM", 1)
-    numbers = us_numbers(30)
-    source = write_csv(tmp_path / "list.csv", numbers)
+    source = write_csv(tmp_path / "list.csv", us_numbers(30))
     status, entries = await send_with_one_worker(tmp_path, redis_url, source, chunk_size=4)
 
     assert status is not None and status["state"] == "done", status
     assert status["counts"]["sent"] == 30
     assert sent_once_each(entries) == 30
+    assert events == ["cut"] * 6 + ["upload"] * 8
 
 
 async def test_an_unforeseen_error_while_preparing_is_met_by_running_it_again(
